@@ -1,0 +1,5 @@
+//! Rafka broker library: a Kafka ZooKeeper-mode compatible broker.
+
+pub mod cluster;
+pub mod config;
+pub mod zk;
