@@ -1,1 +1,104 @@
-fn main() {}
+//! The `rafka` binary: parses the command line like `kafka-server-start.sh`, loads the
+//! properties file, starts the broker and shuts it down cleanly on SIGINT/SIGTERM.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use rafka_core::config::KafkaConfig;
+use rafka_core::server::KafkaServer;
+use tracing::{error, info, warn};
+
+/// A Kafka ZooKeeper-mode compatible broker.
+#[derive(Parser, Debug)]
+#[command(name = "rafka", version, about)]
+struct Cli {
+    /// Log level (error, warn, info, debug, trace) or a tracing filter; RUST_LOG wins if set.
+    #[arg(
+        short = 'v',
+        long = "log-level",
+        value_name = "LEVEL",
+        default_value = "info"
+    )]
+    log_level: String,
+
+    /// The broker's properties file (Kafka's server.properties format).
+    #[arg(value_name = "CONFIG")]
+    config: PathBuf,
+
+    /// Overrides a property from the file: --override key=value (repeatable).
+    #[arg(long = "override", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(true)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log_level);
+    let config = match KafkaConfig::load(&cli.config, &cli.overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            error!(config = %cli.config.display(), "{e}");
+            eprintln!("rafka: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    for key in config.unknown_keys() {
+        warn!("The configuration '{key}' was supplied but isn't a known config.");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("rafka: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(run(config))
+}
+
+async fn run(config: KafkaConfig) -> ExitCode {
+    let server = match KafkaServer::startup(config).await {
+        Ok(s) => s,
+        Err(e) => {
+            error!("Fatal error during KafkaServer startup. Prepare to shutdown: {e}");
+            eprintln!("rafka: fatal error during startup: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    wait_for_signal().await;
+    server.shutdown().await;
+    info!("exiting");
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (mut term, mut int) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(t), Ok(i)) => (t, i),
+        _ => {
+            // Without signal handlers, fall back to Ctrl-C only.
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => info!("received SIGTERM"),
+        _ = int.recv() => info!("received SIGINT"),
+    }
+}

@@ -1,0 +1,315 @@
+//! `KafkaServer`: the broker's startup and shutdown sequence, in Apache Kafka's ZooKeeper-mode
+//! order (spec: startup-and-controller.md §1–2). It gathers the broker's identity from
+//! ZooKeeper and the log dirs, registers the broker, then hands broker state to Majordomo and
+//! starts the controller and the dynamic config manager as tasks.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+use super::broker_state::BrokerState;
+use super::dynamic_config_manager::{ConfigManagerEvent, DynamicConfigManager};
+use super::meta_properties::{self, MetaProperties, MetaPropertiesError};
+use crate::cluster::EndPoint;
+use crate::config::KafkaConfig;
+use crate::controller::{ControllerEvent, KafkaController};
+use crate::majordomo::{
+    load_features, Majordomo, MajordomoHandle, MajordomoInit, MajordomoMessage, MajordomoRoutes,
+};
+use crate::zk::connect_string::{ZkConnectString, ZkConnectStringError};
+use crate::zk::kafka_zk_client::{now_ms, KafkaZkClient, KafkaZkError};
+use crate::zk::zk_data::{self as data, BrokerInfo, ConfigType};
+use crate::zk::zookeeper_client::{ZkClientSettings, ZooKeeperClient};
+use crate::zk::ZkError;
+
+/// Why the broker could not start. Each message names what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    ZkConnectString(#[from] ZkConnectStringError),
+    #[error("ZooKeeper: {0}")]
+    Zk(#[from] KafkaZkError),
+    #[error(transparent)]
+    MetaProperties(#[from] MetaPropertiesError),
+    #[error("log dir {path} is not usable: {source}")]
+    LogDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("broker.id: {0}")]
+    BrokerId(String),
+    #[error("{0}")]
+    Listeners(String),
+}
+
+impl From<ZkError> for StartupError {
+    fn from(e: ZkError) -> Self {
+        StartupError::Zk(KafkaZkError::Zk(e))
+    }
+}
+
+/// A running broker.
+pub struct KafkaServer {
+    broker_id: i32,
+    zk: KafkaZkClient,
+    majordomo: MajordomoHandle,
+    controller_tx: mpsc::UnboundedSender<ControllerEvent>,
+    config_manager_tx: mpsc::UnboundedSender<ConfigManagerEvent>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl KafkaServer {
+    /// Runs Kafka's startup sequence. On failure everything opened so far is closed.
+    pub async fn startup(config: KafkaConfig) -> Result<KafkaServer, StartupError> {
+        let config = Arc::new(config);
+        info!(state = %BrokerState::Starting, "starting");
+        let connect = ZkConnectString::parse(config.zookeeper_connect())?;
+        let (zk_events_tx, zk_events_rx) = mpsc::unbounded_channel();
+        let settings = ZkClientSettings {
+            connect,
+            session_timeout: config.zookeeper_session_timeout(),
+            connection_timeout: config.zookeeper_connection_timeout(),
+        };
+        let (zk_client, zk_task) = ZooKeeperClient::start(settings, zk_events_tx)
+            .await
+            .map_err(KafkaZkError::Zk)?;
+        let zk = KafkaZkClient::new(zk_client);
+        match Self::start_with_session(config, zk.clone(), zk_events_rx, zk_task).await {
+            Ok(server) => Ok(server),
+            Err(e) => {
+                zk.zk().close().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn start_with_session(
+        config: Arc<KafkaConfig>,
+        zk: KafkaZkClient,
+        zk_events: mpsc::UnboundedReceiver<crate::zk::ZkEvent>,
+        zk_task: JoinHandle<()>,
+    ) -> Result<KafkaServer, StartupError> {
+        // 2. persistent paths; 3. feature cache; 4. cluster id.
+        zk.create_top_level_paths().await?;
+        let features = load_features(&zk).await?;
+        let cluster_id = zk
+            .get_or_create_cluster_id(&data::generate_cluster_id())
+            .await?;
+        info!(%cluster_id, "cluster id");
+
+        // 5. meta.properties of every log dir.
+        let log_dirs = config.log_dirs();
+        for dir in &log_dirs {
+            std::fs::create_dir_all(dir).map_err(|source| StartupError::LogDir {
+                path: dir.clone(),
+                source,
+            })?;
+        }
+        let found = meta_properties::read_all(&log_dirs)?;
+        meta_properties::check_cluster_id(&found, &cluster_id)?;
+
+        // 6. broker id.
+        let broker_id = Self::resolve_broker_id(&config, &zk, &found).await?;
+
+        // 7. dynamic broker config, then topic overrides (read by the log layer at startup).
+        let dynamic_default = zk
+            .get_entity_config(ConfigType::Broker, data::DEFAULT_ENTITY)
+            .await?;
+        let dynamic_broker = zk
+            .get_entity_config(ConfigType::Broker, &broker_id.to_string())
+            .await?;
+        let (effective, rejected) = config.with_dynamic(&dynamic_default, &dynamic_broker);
+        for r in &rejected {
+            warn!(rejection = %r, "dynamic broker config not applied");
+        }
+        let mut topic_overrides = BTreeMap::new();
+        for topic in zk.get_all_entities(ConfigType::Topic).await? {
+            let overrides = zk.get_entity_config(ConfigType::Topic, &topic).await?;
+            if !overrides.is_empty() {
+                topic_overrides.insert(topic, overrides);
+            }
+        }
+
+        // 13. registration.
+        let registration = Self::broker_info(broker_id, &effective)?;
+        Self::check_endpoints_unique(&zk, &registration).await?;
+        let broker_epoch = zk.register_broker(&registration).await?;
+
+        // 14. meta.properties.
+        let meta = MetaProperties {
+            broker_id,
+            cluster_id: Some(cluster_id.clone()),
+        };
+        for dir in &log_dirs {
+            meta.write(dir)?;
+        }
+
+        // Majordomo, controller (16) and dynamic config manager (21).
+        let (controller_tx, controller_rx) = mpsc::unbounded_channel();
+        let (config_manager_tx, config_manager_rx) = mpsc::unbounded_channel();
+        let init = MajordomoInit {
+            static_config: config.clone(),
+            dynamic_default,
+            dynamic_broker,
+            topic_overrides,
+            registration,
+            broker_epoch,
+            cluster_id,
+            features,
+        };
+        let routes = MajordomoRoutes {
+            zk_events,
+            controller: controller_tx.clone(),
+            config_manager: config_manager_tx.clone(),
+        };
+        let (majordomo, handle) = Majordomo::new(init, zk.clone(), routes);
+        let mut tasks = vec![zk_task, tokio::spawn(majordomo.run())];
+        let controller = KafkaController::new(broker_id, zk.clone(), handle.clone(), controller_rx);
+        tasks.push(tokio::spawn(controller.run()));
+        let _ = controller_tx.send(ControllerEvent::Startup);
+        let config_manager =
+            DynamicConfigManager::new(zk.clone(), handle.clone(), config_manager_rx);
+        tasks.push(tokio::spawn(config_manager.run()));
+
+        // 23. running.
+        let _ = handle
+            .send(MajordomoMessage::SetState(BrokerState::Running))
+            .await;
+        info!(broker_id, broker_epoch, "started");
+        Ok(KafkaServer {
+            broker_id,
+            zk,
+            majordomo: handle,
+            controller_tx,
+            config_manager_tx,
+            tasks,
+        })
+    }
+
+    /// Kafka's `getOrGenerateBrokerId`.
+    async fn resolve_broker_id(
+        config: &KafkaConfig,
+        zk: &KafkaZkClient,
+        found: &[(PathBuf, MetaProperties)],
+    ) -> Result<i32, StartupError> {
+        let configured = config.broker_id();
+        let stored = meta_properties::stored_broker_id(found)?;
+        match stored {
+            Some(stored) if configured >= 0 && configured != stored => {
+                Err(MetaPropertiesError::InconsistentBrokerId { configured, stored }.into())
+            }
+            Some(stored) => Ok(stored),
+            None if configured < 0 && config.broker_id_generation_enable() => {
+                let seq = zk.generate_broker_sequence_id().await?;
+                let id = seq + config.reserved_broker_max_id();
+                info!(broker_id = id, "generated broker id from /brokers/seqid");
+                Ok(id)
+            }
+            None if configured < 0 => Err(StartupError::BrokerId(
+                "broker.id is not set, no meta.properties has one and broker.id.generation.enable is false"
+                    .into(),
+            )),
+            None => Ok(configured),
+        }
+    }
+
+    /// The registration from the advertised listeners; an empty host becomes this machine's
+    /// host name, as Kafka does.
+    fn broker_info(broker_id: i32, config: &KafkaConfig) -> Result<BrokerInfo, StartupError> {
+        let local_host = gethostname::gethostname().to_string_lossy().into_owned();
+        let endpoints: Vec<EndPoint> = config
+            .advertised_listeners()
+            .into_iter()
+            .map(|mut ep| {
+                if ep.host.is_empty() {
+                    ep.host = local_host.clone();
+                }
+                ep
+            })
+            .collect();
+        if endpoints.is_empty() {
+            return Err(StartupError::Listeners("no advertised listeners".into()));
+        }
+        Ok(BrokerInfo::new(
+            broker_id,
+            endpoints,
+            config.broker_rack().map(str::to_string),
+            -1,
+            now_ms(),
+        ))
+    }
+
+    /// Refuses to start if another registered broker advertises one of our host:port pairs.
+    async fn check_endpoints_unique(
+        zk: &KafkaZkClient,
+        me: &BrokerInfo,
+    ) -> Result<(), StartupError> {
+        for (id, (other, _)) in zk.get_all_brokers(false).await? {
+            if id == me.id {
+                continue;
+            }
+            for ep in &me.endpoints {
+                if other
+                    .endpoints
+                    .iter()
+                    .any(|o| o.host == ep.host && o.port == ep.port)
+                {
+                    return Err(StartupError::Listeners(format!(
+                        "endpoint {}:{} is already advertised by broker {id}",
+                        ep.host, ep.port
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn broker_id(&self) -> i32 {
+        self.broker_id
+    }
+
+    /// Handle to Majordomo (broker state, effective config, topic config lookups).
+    pub fn majordomo(&self) -> &MajordomoHandle {
+        &self.majordomo
+    }
+
+    pub fn zk(&self) -> &KafkaZkClient {
+        &self.zk
+    }
+
+    /// Shuts down in Kafka's order: stop config processing, resign the controllership, close
+    /// the ZooKeeper session (our ephemerals vanish at once). Bounded in time.
+    pub async fn shutdown(self) {
+        info!(broker_id = self.broker_id, "shutting down");
+        let _ = self
+            .majordomo
+            .send(MajordomoMessage::SetState(BrokerState::ShuttingDown))
+            .await;
+        let _ = self.config_manager_tx.send(ConfigManagerEvent::Stop);
+        let (done, resigned) = oneshot::channel();
+        if self
+            .controller_tx
+            .send(ControllerEvent::Shutdown(done))
+            .is_ok()
+            && tokio::time::timeout(Duration::from_secs(5), resigned)
+                .await
+                .is_err()
+        {
+            error!("controller did not resign within 5 s");
+        }
+        self.zk.zk().close().await;
+        let _ = self
+            .majordomo
+            .send(MajordomoMessage::SetState(BrokerState::NotRunning))
+            .await;
+        for task in self.tasks {
+            task.abort();
+        }
+        info!(broker_id = self.broker_id, "shut down completed");
+    }
+}

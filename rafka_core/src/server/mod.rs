@@ -1,0 +1,10 @@
+//! The broker server: startup/shutdown sequence, lifecycle state, identity files and dynamic
+//! config processing (Kafka's `kafka.server` package).
+
+pub mod broker_state;
+pub mod dynamic_config_manager;
+pub mod kafka_server;
+pub mod meta_properties;
+
+pub use broker_state::BrokerState;
+pub use kafka_server::{KafkaServer, StartupError};
