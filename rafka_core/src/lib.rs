@@ -8,6 +8,8 @@
 pub mod cluster;
 pub mod config;
 pub mod controller;
+pub mod log;
 pub mod majordomo;
+pub mod record;
 pub mod server;
 pub mod zk;
