@@ -1,5 +1,8 @@
 //! The `rafka` binary: parses the command line like `kafka-server-start.sh`, loads the
 //! properties file, starts the broker and shuts it down cleanly on SIGINT/SIGTERM.
+//! `rafka dump-log FILE...` runs the segment dump tool instead (see `tools`).
+
+mod tools;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,7 +14,7 @@ use tracing::{error, info, warn};
 
 /// A Kafka ZooKeeper-mode compatible broker.
 #[derive(Parser, Debug)]
-#[command(name = "rafka", version, about)]
+#[command(name = "rafka", version, about, after_help = tools::TOOLS_HELP)]
 struct Cli {
     /// Log level (error, warn, info, debug, trace) or a tracing filter; RUST_LOG wins if set.
     #[arg(
@@ -38,12 +41,18 @@ fn init_logging(level: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: log files and CI output stay plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(true)
         .init();
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(code) = tools::run_tool(&args) {
+        return code;
+    }
+    let cli = Cli::parse_from(args);
     init_logging(&cli.log_level);
     let config = match KafkaConfig::load(&cli.config, &cli.overrides) {
         Ok(c) => c,

@@ -362,7 +362,13 @@ impl Majordomo {
                 let _ = self.routes.config_manager.send(ConfigManagerEvent::Rescan);
                 self.reload_features();
             }
-            ZkEvent::Disconnected | ZkEvent::Reconnected => {}
+            // Same session: watches survive, but an operation that failed with
+            // ConnectionLoss meanwhile (an election, a rescan) is retried here.
+            ZkEvent::Reconnected => {
+                let _ = self.routes.controller.send(ControllerEvent::Reelect);
+                let _ = self.routes.config_manager.send(ConfigManagerEvent::Rescan);
+            }
+            ZkEvent::Disconnected => {}
         }
     }
 

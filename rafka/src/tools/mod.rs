@@ -1,0 +1,21 @@
+//! Command-line tools built into the `rafka` binary, selected by the first argument
+//! (`rafka dump-log …`), like Kafka's `bin/kafka-*.sh` tools.
+
+pub mod dump_log;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+/// Tool names and one-line descriptions, for `rafka --help`.
+pub const TOOLS_HELP: &str = "Tools:
+  rafka dump-log [OPTIONS] FILE...
+          Dump .log/.index/.timeindex/.txnindex/.snapshot files like kafka-dump-log.sh
+          (see rafka dump-log --help)";
+
+/// Runs the tool named by `args[1]` if there is one; `None` means "start the broker".
+pub fn run_tool(args: &[OsString]) -> Option<ExitCode> {
+    match args.get(1).and_then(|a| a.to_str()) {
+        Some("dump-log") => Some(dump_log::main(args[2..].iter().cloned())),
+        _ => None,
+    }
+}
