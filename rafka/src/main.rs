@@ -1,6 +1,7 @@
 //! The `rafka` binary: parses the command line like `kafka-server-start.sh`, loads the
 //! properties file, starts the broker and shuts it down cleanly on SIGINT/SIGTERM.
-//! `rafka dump-log FILE...` runs the segment dump tool instead (see `tools`).
+//! `rafka dump-log FILE...` runs the segment dump tool instead, `rafka bench-log` the log
+//! storage benchmark (see `tools`).
 
 mod tools;
 
@@ -79,6 +80,16 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: KafkaConfig) -> ExitCode {
+    // Register the handlers before startup: a SIGTERM that arrives while the broker is still
+    // starting is then held and handled by a clean shutdown right after startup, instead of
+    // killing the process with its registration and logs half written.
+    let mut signals = match ShutdownSignals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("rafka: cannot install signal handlers: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let server = match KafkaServer::startup(config).await {
         Ok(s) => s,
         Err(e) => {
@@ -87,27 +98,31 @@ async fn run(config: KafkaConfig) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    wait_for_signal().await;
+    signals.wait().await;
     server.shutdown().await;
     info!("exiting");
     ExitCode::SUCCESS
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (mut term, mut int) = match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(t), Ok(i)) => (t, i),
-        _ => {
-            // Without signal handlers, fall back to Ctrl-C only.
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+/// SIGTERM and SIGINT, the two signals that ask for a clean shutdown.
+struct ShutdownSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> std::io::Result<ShutdownSignals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(ShutdownSignals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn wait(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => info!("received SIGTERM"),
+            _ = self.int.recv() => info!("received SIGINT"),
         }
-    };
-    tokio::select! {
-        _ = term.recv() => info!("received SIGTERM"),
-        _ = int.recv() => info!("received SIGINT"),
     }
 }

@@ -10,6 +10,8 @@ pub mod config;
 pub mod controller;
 pub mod log;
 pub mod majordomo;
+pub mod network;
+pub mod protocol;
 pub mod record;
 pub mod server;
 pub mod zk;

@@ -228,3 +228,64 @@ async fn sigint_also_shuts_down_cleanly() {
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(get_znode(&client, "/brokers/ids/5").await.is_none());
 }
+
+/// Sends ApiVersions v0 over raw TCP and returns the advertised (key, min, max) triples.
+fn api_versions_v0(port: u16) -> Vec<(i16, i16, i16)> {
+    use std::io::{Read, Write};
+    let mut stream =
+        std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to the broker");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    // Header v1: api_key 18, api_version 0, correlation_id 7, client_id "t"; empty v0 body.
+    let mut req = Vec::new();
+    req.extend_from_slice(&18i16.to_be_bytes());
+    req.extend_from_slice(&0i16.to_be_bytes());
+    req.extend_from_slice(&7i32.to_be_bytes());
+    req.extend_from_slice(&1i16.to_be_bytes());
+    req.push(b't');
+    let mut frame = (req.len() as i32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&req);
+    stream.write_all(&frame).unwrap();
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len).unwrap();
+    let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
+    stream.read_exact(&mut body).unwrap();
+    let i16_at = |at: usize| i16::from_be_bytes([body[at], body[at + 1]]);
+    assert_eq!(
+        i32::from_be_bytes([body[0], body[1], body[2], body[3]]),
+        7,
+        "correlation id"
+    );
+    assert_eq!(i16_at(4), 0, "error code");
+    let n = i32::from_be_bytes([body[6], body[7], body[8], body[9]]) as usize;
+    (0..n)
+        .map(|i| (i16_at(10 + 6 * i), i16_at(12 + 6 * i), i16_at(14 + 6 * i)))
+        .collect()
+}
+
+#[tokio::test]
+async fn port_zero_listener_is_registered_with_its_bound_port_and_serves_api_versions() {
+    let zk = EmbeddedZookeeper::start();
+    let _broker = BrokerProcess::builder()
+        .broker_id(6)
+        .zookeeper(zk.connect_string())
+        .prop("listeners", "PLAINTEXT://127.0.0.1:0")
+        .start();
+    let client = zk_client(&zk.connect_string()).await;
+    wait_for_znode(&client, "/brokers/ids/6", START_TIMEOUT).await;
+    let reg = get_znode_json(&client, "/brokers/ids/6")
+        .await
+        .expect("registration");
+    let port = reg["port"].as_i64().expect("port") as u16;
+    assert_ne!(port, 0, "the bound port is advertised, not 0");
+    assert_eq!(
+        reg["endpoints"],
+        serde_json::json!([format!("PLAINTEXT://127.0.0.1:{port}")])
+    );
+    let versions = api_versions_v0(port);
+    assert!(
+        versions.contains(&(18, 0, 3)),
+        "ApiVersions 0-3 advertised: {versions:?}"
+    );
+}

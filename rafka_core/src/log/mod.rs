@@ -1,1 +1,25 @@
 //! Partition logs on disk (Kafka's `kafka.log`).
+
+pub mod checkpoints;
+pub mod log_dir_lock;
+pub mod log_manager;
+
+// Segments, indexes and the partition log (log.rs is Kafka's `Log`, hence the module name).
+pub mod abstract_index;
+pub mod error;
+pub mod file_records;
+#[allow(clippy::module_inception)]
+pub mod log;
+pub mod log_segment;
+pub mod offset_index;
+pub mod time_index;
+
+pub use error::LogError;
+pub use file_records::{FileRange, TimestampAndOffset};
+pub use log::{LoadOptions, Log, LogAppendInfo, LogStartOffsetIncrementReason, PendingDeletion};
+pub use log_manager::{
+    LogManager, LogManagerError, LogManagerHandle, LogManagerOptions, SharedLog,
+};
+pub use log_segment::{FetchDataInfo, LogSegment};
+pub use offset_index::OffsetIndex;
+pub use time_index::TimeIndex;

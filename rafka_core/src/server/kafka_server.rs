@@ -18,9 +18,12 @@ use super::meta_properties::{self, MetaProperties, MetaPropertiesError};
 use crate::cluster::EndPoint;
 use crate::config::KafkaConfig;
 use crate::controller::{ControllerEvent, KafkaController};
+use crate::log::log_manager::{LogManager, LogManagerError, LogManagerHandle};
 use crate::majordomo::{
     load_features, Majordomo, MajordomoHandle, MajordomoInit, MajordomoMessage, MajordomoRoutes,
 };
+use crate::network::{SocketServer, SocketServerConfig, SocketServerError};
+use crate::server::kafka_apis::{ApisContext, KafkaApis};
 use crate::zk::connect_string::{ZkConnectString, ZkConnectStringError};
 use crate::zk::kafka_zk_client::{now_ms, KafkaZkClient, KafkaZkError};
 use crate::zk::zk_data::{self as data, BrokerInfo, ConfigType};
@@ -45,6 +48,10 @@ pub enum StartupError {
     BrokerId(String),
     #[error("{0}")]
     Listeners(String),
+    #[error("log manager: {0}")]
+    LogManager(#[from] LogManagerError),
+    #[error("socket server: {0}")]
+    SocketServer(#[from] SocketServerError),
 }
 
 impl From<ZkError> for StartupError {
@@ -53,11 +60,25 @@ impl From<ZkError> for StartupError {
     }
 }
 
+/// What steps 2–7 gathered, handed to the steps after the log manager started.
+struct StartupState {
+    log_dirs: Vec<PathBuf>,
+    broker_id: i32,
+    cluster_id: String,
+    features: crate::majordomo::FinalizedFeatures,
+    dynamic_default: BTreeMap<String, String>,
+    dynamic_broker: BTreeMap<String, String>,
+    topic_overrides: BTreeMap<String, BTreeMap<String, String>>,
+    effective: KafkaConfig,
+}
+
 /// A running broker.
 pub struct KafkaServer {
     broker_id: i32,
     zk: KafkaZkClient,
     majordomo: MajordomoHandle,
+    log_manager: LogManagerHandle,
+    socket_server: SocketServer,
     controller_tx: mpsc::UnboundedSender<ControllerEvent>,
     config_manager_tx: mpsc::UnboundedSender<ConfigManagerEvent>,
     tasks: Vec<JoinHandle<()>>,
@@ -135,8 +156,75 @@ impl KafkaServer {
             }
         }
 
+        // 9. log manager: lock every log dir, load and (after an unclean stop) recover every
+        // partition, start retention/flush/checkpoint jobs. Majordomo (which publishes the
+        // broker state) starts after registration, so RECOVERY is only logged here.
+        info!(state = %BrokerState::Recovery, "loading logs");
+        let log_manager = LogManager::startup(
+            Arc::new(effective.clone()),
+            Arc::new(topic_overrides.clone()),
+            now_ms(),
+        )
+        .await?;
+        // As Kafka's startup failure runs `shutdown()`: a later failure shuts the log manager
+        // down cleanly (flush, checkpoints, marker) and releases the dir locks.
+        match Self::start_after_logs(
+            config,
+            zk,
+            zk_events,
+            zk_task,
+            StartupState {
+                log_dirs,
+                broker_id,
+                cluster_id,
+                features,
+                dynamic_default,
+                dynamic_broker,
+                topic_overrides,
+                effective,
+            },
+            log_manager.clone(),
+        )
+        .await
+        {
+            Ok(server) => Ok(server),
+            Err(e) => {
+                if let Err(close) = log_manager.shutdown().await {
+                    error!(error = %close, "log manager shutdown after a failed startup");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Steps 10–23, once the logs are loaded.
+    async fn start_after_logs(
+        config: Arc<KafkaConfig>,
+        zk: KafkaZkClient,
+        zk_events: mpsc::UnboundedReceiver<crate::zk::ZkEvent>,
+        zk_task: JoinHandle<()>,
+        state: StartupState,
+        log_manager: LogManagerHandle,
+    ) -> Result<KafkaServer, StartupError> {
+        let StartupState {
+            log_dirs,
+            broker_id,
+            cluster_id,
+            features,
+            dynamic_default,
+            dynamic_broker,
+            topic_overrides,
+            effective,
+        } = state;
+
+        // 10. bind the listeners (not yet processing), so port-0 listeners get real ports
+        // before they are advertised.
+        let socket_server =
+            SocketServer::bind(&effective.listeners(), SocketServerConfig::from(&effective))
+                .await?;
+
         // 13. registration.
-        let registration = Self::broker_info(broker_id, &effective)?;
+        let registration = Self::broker_info(broker_id, &effective, &socket_server)?;
         Self::check_endpoints_unique(&zk, &registration).await?;
         let broker_epoch = zk.register_broker(&registration).await?;
 
@@ -169,12 +257,23 @@ impl KafkaServer {
         };
         let (majordomo, handle) = Majordomo::new(init, zk.clone(), routes);
         let mut tasks = vec![zk_task, tokio::spawn(majordomo.run())];
+        // The log layer follows dynamic broker config and topic overrides live from here on.
+        log_manager
+            .subscribe_configs(handle.subscribe_config(), handle.subscribe_topic_configs())
+            .await?;
         let controller = KafkaController::new(broker_id, zk.clone(), handle.clone(), controller_rx);
         tasks.push(tokio::spawn(controller.run()));
         let _ = controller_tx.send(ControllerEvent::Startup);
         let config_manager =
             DynamicConfigManager::new(zk.clone(), handle.clone(), config_manager_rx);
         tasks.push(tokio::spawn(config_manager.run()));
+
+        // 22. start processing requests.
+        let apis = KafkaApis::new(ApisContext {
+            broker_id,
+            config: Arc::new(effective),
+        });
+        socket_server.start_processing(Arc::new(apis))?;
 
         // 23. running.
         let _ = handle
@@ -185,6 +284,8 @@ impl KafkaServer {
             broker_id,
             zk,
             majordomo: handle,
+            log_manager,
+            socket_server,
             controller_tx,
             config_manager_tx,
             tasks,
@@ -220,7 +321,11 @@ impl KafkaServer {
 
     /// The registration from the advertised listeners; an empty host becomes this machine's
     /// host name, as Kafka does.
-    fn broker_info(broker_id: i32, config: &KafkaConfig) -> Result<BrokerInfo, StartupError> {
+    fn broker_info(
+        broker_id: i32,
+        config: &KafkaConfig,
+        socket_server: &SocketServer,
+    ) -> Result<BrokerInfo, StartupError> {
         let local_host = gethostname::gethostname().to_string_lossy().into_owned();
         let endpoints: Vec<EndPoint> = config
             .advertised_listeners()
@@ -228,6 +333,11 @@ impl KafkaServer {
             .map(|mut ep| {
                 if ep.host.is_empty() {
                     ep.host = local_host.clone();
+                }
+                if ep.port == 0 {
+                    if let Some(port) = socket_server.bound_port(&ep.listener_name) {
+                        ep.port = port;
+                    }
                 }
                 ep
             })
@@ -282,8 +392,20 @@ impl KafkaServer {
         &self.zk
     }
 
-    /// Shuts down in Kafka's order: stop config processing, resign the controllership, close
-    /// the ZooKeeper session (our ephemerals vanish at once). Bounded in time.
+    /// The port a listener is bound to (the real one for `:0` listeners).
+    pub fn bound_port(&self, listener_name: &str) -> Option<u16> {
+        self.socket_server.bound_port(listener_name)
+    }
+
+    /// Handle to the log manager (every partition log of this broker).
+    pub fn log_manager(&self) -> &LogManagerHandle {
+        &self.log_manager
+    }
+
+    /// Shuts down in Kafka's order: stop config processing and request processing, shut the
+    /// log manager down (flush, checkpoints, clean-shutdown marker, unlock), resign the
+    /// controllership, close the ZooKeeper session (our ephemerals vanish at once). Bounded in
+    /// time except for flushing the logs.
     pub async fn shutdown(self) {
         info!(broker_id = self.broker_id, "shutting down");
         let _ = self
@@ -291,6 +413,10 @@ impl KafkaServer {
             .send(MajordomoMessage::SetState(BrokerState::ShuttingDown))
             .await;
         let _ = self.config_manager_tx.send(ConfigManagerEvent::Stop);
+        self.socket_server.shutdown().await;
+        if let Err(e) = self.log_manager.shutdown().await {
+            error!(error = %e, "log manager did not shut down cleanly; the next start recovers");
+        }
         let (done, resigned) = oneshot::channel();
         if self
             .controller_tx

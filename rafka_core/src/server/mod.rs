@@ -1,8 +1,10 @@
 //! The broker server: startup/shutdown sequence, lifecycle state, identity files and dynamic
 //! config processing (Kafka's `kafka.server` package).
 
+pub mod apis;
 pub mod broker_state;
 pub mod dynamic_config_manager;
+pub mod kafka_apis;
 pub mod kafka_server;
 pub mod meta_properties;
 

@@ -1,0 +1,5 @@
+//! One handler per Kafka API, each in its own file; `KafkaApis` dispatches to them by key.
+//! A handler decodes its body from the [`crate::protocol::ParsedRequest`], does the work and
+//! returns a [`crate::network::Response`].
+
+pub mod api_versions;
