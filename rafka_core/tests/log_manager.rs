@@ -665,3 +665,63 @@ async fn a_partition_that_fails_to_load_is_offline_and_the_rest_load() {
         "0\n1\ngood 0 1\n"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cleaner_compacts_compacted_topics_and_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = broker_config(
+        &[dir.path()],
+        &[
+            ("log.cleaner.backoff.ms", "50"),
+            ("log.cleaner.dedupe.buffer.size", "2097152"),
+        ],
+    );
+    let mut overrides = TopicOverrides::new();
+    let mut topic = BTreeMap::new();
+    topic.insert("cleanup.policy".to_string(), "compact".to_string());
+    topic.insert("segment.bytes".to_string(), "512".to_string());
+    topic.insert("min.cleanable.dirty.ratio".to_string(), "0.01".to_string());
+    overrides.insert("compacted".to_string(), topic);
+    let manager = start_with(&config, overrides).await;
+    let log = manager
+        .get_or_create_log(tp("compacted", 0), None)
+        .await
+        .unwrap();
+    let last_value = {
+        let mut l = lock_log(&log);
+        for round in 0..40 {
+            append(&mut l, &format!("r{round}"), 3, now_ms());
+        }
+        // Only data below the high watermark may be cleaned.
+        let leo = l.log_end_offset();
+        l.update_high_watermark(leo);
+        assert!(l.num_segments() > 5, "tiny segments make many segments");
+        "r39-2".to_string()
+    };
+    let before = read_all(&lock_log(&log))
+        .iter()
+        .map(|(_, _, v)| v.len())
+        .sum::<usize>();
+    assert_eq!(before, 120);
+    wait_until("the cleaner compacted the log", || {
+        let after: usize = read_all(&lock_log(&log))
+            .iter()
+            .map(|(_, _, v)| v.len())
+            .sum();
+        after < before / 4
+    })
+    .await;
+    // Every record has the same key: only the newest values survive, the last one included.
+    let values: Vec<String> = read_all(&lock_log(&log))
+        .into_iter()
+        .flat_map(|(_, _, v)| v)
+        .collect();
+    assert_eq!(values.last(), Some(&last_value));
+    wait_until("cleaner-offset-checkpoint written", || {
+        fs::read_to_string(dir.path().join("cleaner-offset-checkpoint"))
+            .map(|t| t.contains("compacted 0 "))
+            .unwrap_or(false)
+    })
+    .await;
+    manager.shutdown().await.unwrap();
+}

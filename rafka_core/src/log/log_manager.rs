@@ -32,6 +32,7 @@ use uuid::Uuid;
 use super::checkpoints::{CheckpointError, OffsetCheckpointFile, PartitionMetadataFile};
 use super::error::LogError;
 use super::log::{LoadOptions, Log, PendingDeletion};
+use super::log_cleaner::{CleanerConfig, LogCleaner};
 use super::log_dir_lock::{LogDirLock, LogDirLockError};
 use crate::cluster::TopicPartition;
 use crate::config::{ConfigError, KafkaConfig, LogConfig};
@@ -542,6 +543,8 @@ pub struct LogManager {
     pending_deletes: Vec<PendingDelete>,
     jobs: JoinSet<JobOutcome>,
     running: BTreeSet<Job>,
+    /// The log cleaner (compaction), when `log.cleaner.enable`.
+    cleaner: Option<Arc<LogCleaner>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -725,6 +728,29 @@ impl LogManager {
             data_dirs,
             threads_per_dir: threads,
         });
+        // The cleaner threads read the current set of logs on every round.
+        let cleaner = if config.log_cleaner_enable() {
+            let source = {
+                let shared = shared.clone();
+                move || {
+                    shared
+                        .read_logs()
+                        .iter()
+                        .map(|(tp, s)| (tp.clone(), s.log.clone()))
+                        .collect::<Vec<_>>()
+                }
+            };
+            let cleaner = Arc::new(LogCleaner::new(
+                CleanerConfig::from_kafka_config(&config),
+                source,
+            ));
+            cleaner.startup().map_err(|e| {
+                LogManagerError::Task(format!("could not start the log cleaner: {e}"))
+            })?;
+            Some(cleaner)
+        } else {
+            None
+        };
         let (tx, rx) = mpsc::channel(256);
         let now = Instant::now();
         let mut manager = LogManager {
@@ -738,6 +764,7 @@ impl LogManager {
             pending_deletes: Vec::new(),
             jobs: JoinSet::new(),
             running: BTreeSet::new(),
+            cleaner,
         };
         // Leftover `-delete` dirs of an earlier run: remove them in the background.
         for d in delete_dirs {
@@ -809,11 +836,13 @@ impl LogManager {
                 let _ = reply.send(result);
             }
             Stop::Halt(reply) => {
+                self.stop_cleaner().await;
                 self.halt();
                 let _ = reply.send(());
             }
             Stop::HandlesDropped => {
                 warn!("every log manager handle was dropped without shutdown; stopping uncleanly");
+                self.stop_cleaner().await;
                 self.halt();
             }
         }
@@ -938,6 +967,19 @@ impl LogManager {
         let Some(slot) = self.shared.write_logs().remove(&tp) else {
             return Ok(false);
         };
+        // As Kafka: stop any cleaning of the partition and forget its cleaner checkpoint.
+        if let Some(cleaner) = self.cleaner.clone() {
+            let (tp2, data_dir) = (tp.clone(), slot.data_dir.clone());
+            let forgot = tokio::task::spawn_blocking(move || {
+                cleaner.abort_cleaning(&tp2);
+                cleaner.remove_from_checkpoint(&data_dir, &tp2)
+            })
+            .await
+            .map_err(|e| LogManagerError::Task(format!("aborting cleaning panicked: {e}")))?;
+            if let Err(e) = forgot {
+                warn!(partition = %tp, error = %e, "could not update the cleaner checkpoint");
+            }
+        }
         let shared = self.shared.clone();
         let tp2 = tp.clone();
         let log = slot.log.clone();
@@ -1112,8 +1154,18 @@ impl LogManager {
 
     /// Flushes and closes every log (in parallel per dir), then per dir writes the
     /// checkpoints and the clean-shutdown marker and releases the lock.
+    /// Stops the cleaner threads (aborting a cleaning in progress) before logs close.
+    async fn stop_cleaner(&mut self) {
+        if let Some(cleaner) = self.cleaner.take() {
+            if let Err(e) = tokio::task::spawn_blocking(move || cleaner.shutdown()).await {
+                error!(error = %e, "log cleaner shutdown panicked");
+            }
+        }
+    }
+
     async fn shutdown_clean(mut self) -> Result<(), LogManagerError> {
         info!("shutting down log manager");
+        self.stop_cleaner().await;
         let logs = std::mem::take(&mut *self.shared.write_logs());
         let threads = self.shared.threads_per_dir;
         let mut per_dir = Vec::new();

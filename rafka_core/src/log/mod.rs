@@ -23,3 +23,11 @@ pub use log_manager::{
 pub use log_segment::{FetchDataInfo, LogSegment};
 pub use offset_index::OffsetIndex;
 pub use time_index::TimeIndex;
+
+// Log compaction (owned by the cleaner work).
+pub mod cleaner_manager;
+pub mod log_cleaner;
+pub mod offset_map;
+pub use cleaner_manager::{LogCleanerManager, LogToClean};
+pub use log_cleaner::{CleanRound, CleanStats, Cleaner, CleanerConfig, CleanerError, LogCleaner};
+pub use offset_map::OffsetMap;
