@@ -170,7 +170,8 @@ async fn startup_on_empty_dirs_creates_only_the_lock() {
                 ".kafka_cleanshutdown",
                 ".lock",
                 "log-start-offset-checkpoint",
-                "recovery-point-offset-checkpoint"
+                "recovery-point-offset-checkpoint",
+                "replication-offset-checkpoint"
             ]
         );
         assert_eq!(
@@ -236,6 +237,11 @@ async fn clean_shutdown_writes_checkpoints_and_restart_skips_recovery() {
         fs::read_to_string(dir.path().join("log-start-offset-checkpoint")).unwrap(),
         "0\n1\norders 0 2\n"
     );
+    // High watermarks: orders-0 was set to 6; the others stay at their log start (0).
+    assert_eq!(
+        fs::read_to_string(dir.path().join("replication-offset-checkpoint")).unwrap(),
+        "0\n3\nmy-topic 12 0\norders 0 6\norders 1 0\n"
+    );
 
     // Restart: the marker is consumed, nothing to recover, everything readable.
     let lm = start(&config).await;
@@ -247,6 +253,7 @@ async fn clean_shutdown_writes_checkpoints_and_restart_skips_recovery() {
         assert_eq!(log.log_start_offset(), 2);
         assert_eq!(log.log_end_offset(), 6);
         assert_eq!(log.recovery_point(), 6);
+        assert_eq!(log.high_watermark(), 6, "restored from replication-offset-checkpoint");
         let batches = read_all(&log);
         // Reading from the log start (2) returns the batch holding it, [2, 3].
         assert_eq!(

@@ -193,6 +193,20 @@ impl Shared {
         OffsetCheckpointFile::recovery_point(data_dir).write(&offsets)
     }
 
+    /// Rewrites `replication-offset-checkpoint` (high watermarks) of one data dir.
+    fn checkpoint_high_watermarks(&self, data_dir: &Path) -> Result<(), CheckpointError> {
+        let _guard = self.checkpoint_lock(data_dir);
+        let offsets = self
+            .slots_in(data_dir)
+            .into_iter()
+            .map(|(tp, s)| {
+                let hw = lock_log(&s.log).high_watermark();
+                (tp, hw)
+            })
+            .collect();
+        OffsetCheckpointFile::replication_offset(data_dir).write(&offsets)
+    }
+
     /// Rewrites `log-start-offset-checkpoint` of one data dir: only logs whose start offset is
     /// above their first segment's base offset (otherwise loading derives it).
     fn checkpoint_log_start_offsets(&self, data_dir: &Path) -> Result<(), CheckpointError> {
@@ -376,6 +390,7 @@ struct PreparedDir {
     clean_shutdown: bool,
     recovery_points: BTreeMap<TopicPartition, i64>,
     log_start_offsets: BTreeMap<TopicPartition, i64>,
+    high_watermarks: BTreeMap<TopicPartition, i64>,
     partitions: Vec<(TopicPartition, PathBuf)>,
     delete_dirs: Vec<PathBuf>,
 }
@@ -419,6 +434,13 @@ fn prepare_dir(path: PathBuf) -> Result<PreparedDir, LogManagerError> {
             BTreeMap::new()
         });
 
+    let high_watermarks = OffsetCheckpointFile::replication_offset(&path)
+        .read()
+        .unwrap_or_else(|e| {
+            warn!(error = %e, "unreadable replication-offset checkpoint; high watermarks start at the log start");
+            BTreeMap::new()
+        });
+
     let mut partitions = Vec::new();
     let mut delete_dirs = Vec::new();
     for entry in fs::read_dir(&path).map_err(io_err(&path))? {
@@ -444,6 +466,7 @@ fn prepare_dir(path: PathBuf) -> Result<PreparedDir, LogManagerError> {
         clean_shutdown,
         recovery_points,
         log_start_offsets,
+        high_watermarks,
         partitions,
         delete_dirs,
     })
@@ -553,6 +576,7 @@ enum Job {
     Flush,
     RecoveryPointCheckpoint,
     LogStartCheckpoint,
+    HighWatermarkCheckpoint,
     PhysicalDelete,
 }
 
@@ -654,6 +678,7 @@ impl LogManager {
                     tp: tp.clone(),
                     path: path.clone(),
                     config: configs.get(&tp.topic),
+                    high_watermark: dir.high_watermarks.get(tp).copied(),
                     load: LoadOptions {
                         recovery_point: dir.recovery_points.get(tp).copied().unwrap_or(0),
                         log_start_offset: dir.log_start_offsets.get(tp).copied().unwrap_or(0),
@@ -788,6 +813,12 @@ impl LogManager {
             start,
             broker.log_flush_start_offset_checkpoint_interval_ms(),
         );
+        let mut hw_cp = interval_at(
+            start,
+            broker
+                .get_long("replica.high.watermark.checkpoint.interval.ms")
+                .unwrap_or(5000),
+        );
         info!(
             retention_check_ms = broker.log_retention_check_interval_ms(),
             flush_check_ms = broker.log_flush_scheduler_interval_ms(),
@@ -807,6 +838,7 @@ impl LogManager {
                 _ = tick(&mut flush) => self.start_job(Job::Flush),
                 _ = tick(&mut recovery_cp) => self.start_job(Job::RecoveryPointCheckpoint),
                 _ = tick(&mut start_cp) => self.start_job(Job::LogStartCheckpoint),
+                _ = tick(&mut hw_cp) => self.start_job(Job::HighWatermarkCheckpoint),
                 _ = sleep_until_opt(next_delete) => self.start_job(Job::PhysicalDelete),
                 Some(done) = self.jobs.join_next(), if !self.jobs.is_empty() => self.on_job_done(done),
                 changed = watch_changed(&mut self.config_rx) => {
@@ -993,6 +1025,9 @@ impl LogManager {
                 if let Err(e) = shared.checkpoint_log_start_offsets(&slot.data_dir) {
                     error!(error = %e, "could not rewrite the log-start-offset checkpoint");
                 }
+                if let Err(e) = shared.checkpoint_high_watermarks(&slot.data_dir) {
+                    error!(error = %e, "could not rewrite the replication-offset checkpoint");
+                }
             }
             (slot, result)
         })
@@ -1093,6 +1128,16 @@ impl LogManager {
                         }
                     }
                     JobOutcome::Done(Job::RecoveryPointCheckpoint)
+                });
+            }
+            Job::HighWatermarkCheckpoint => {
+                self.jobs.spawn_blocking(move || {
+                    for d in &shared.data_dirs {
+                        if let Err(e) = shared.checkpoint_high_watermarks(d) {
+                            error!(error = %e, "could not write the replication-offset checkpoint");
+                        }
+                    }
+                    JobOutcome::Done(Job::HighWatermarkCheckpoint)
                 });
             }
             Job::LogStartCheckpoint => {
@@ -1200,6 +1245,7 @@ impl LogManager {
             for (data_dir, results) in dir_results {
                 let mut recovery = BTreeMap::new();
                 let mut starts = BTreeMap::new();
+                let mut high_watermarks = BTreeMap::new();
                 // A partition that failed to load was never recovered: the marker would make
                 // the next start skip its recovery, so a dir holding one gets none.
                 let mut all_ok = !offline.values().any(|d| d == &data_dir);
@@ -1207,6 +1253,7 @@ impl LogManager {
                     match r {
                         Ok(c) => {
                             recovery.insert(c.tp.clone(), c.recovery_point);
+                            high_watermarks.insert(c.tp.clone(), c.high_watermark);
                             if c.log_start_offset > c.first_segment_base {
                                 starts.insert(c.tp, c.log_start_offset);
                             }
@@ -1222,6 +1269,11 @@ impl LogManager {
                     failures.push(e.to_string());
                 }
                 if let Err(e) = OffsetCheckpointFile::log_start_offset(&data_dir).write(&starts) {
+                    all_ok = false;
+                    failures.push(e.to_string());
+                }
+                let hw_file = OffsetCheckpointFile::replication_offset(&data_dir);
+                if let Err(e) = hw_file.write(&high_watermarks) {
                     all_ok = false;
                     failures.push(e.to_string());
                 }
@@ -1308,6 +1360,8 @@ struct LoadJob {
     path: PathBuf,
     config: Arc<LogConfig>,
     load: LoadOptions,
+    /// From `replication-offset-checkpoint` (Kafka's ReplicaManager restores it the same way).
+    high_watermark: Option<i64>,
 }
 
 type LoadResult = (TopicPartition, Result<(Log, Option<Uuid>), LogManagerError>);
@@ -1320,7 +1374,12 @@ fn load_partition(job: LoadJob) -> LoadResult {
             tp: tp.clone(),
             source,
         });
-    let result = opened.map(|log| {
+    let high_watermark = job.high_watermark;
+    let result = opened.map(|mut log| {
+        if let Some(hw) = high_watermark {
+            // Clamped to [log start, log end] by the log.
+            log.update_high_watermark(hw);
+        }
         let topic_id = PartitionMetadataFile::in_dir(&job.path)
             .read()
             .unwrap_or_else(|e| {
@@ -1490,6 +1549,7 @@ fn flush_pass(targets: Vec<(TopicPartition, Arc<Slot>)>) {
 struct ClosedLog {
     tp: TopicPartition,
     recovery_point: i64,
+    high_watermark: i64,
     log_start_offset: i64,
     first_segment_base: i64,
 }
@@ -1505,6 +1565,7 @@ fn close_for_shutdown(
     })?;
     Ok(ClosedLog {
         recovery_point: log.recovery_point(),
+        high_watermark: log.high_watermark(),
         log_start_offset: log.log_start_offset(),
         first_segment_base: first_segment_base(&log),
         tp,
