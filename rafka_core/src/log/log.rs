@@ -447,14 +447,12 @@ impl Log {
     }
 
     fn active_mut(&mut self) -> Result<&mut LogSegment, LogError> {
-        let dir = self.dir.clone();
-        self.segments
-            .values_mut()
-            .next_back()
-            .ok_or(LogError::InvalidArgument(format!(
-                "log {} has no segments",
-                dir.display()
-            )))
+        // The error is built only on the (impossible in practice) empty path: this runs twice
+        // per append, so nothing may be allocated here.
+        let dir = &self.dir;
+        self.segments.values_mut().next_back().ok_or_else(|| {
+            LogError::InvalidArgument(format!("log {} has no segments", dir.display()))
+        })
     }
 
     fn no_segments(&self) -> LogError {
