@@ -253,7 +253,11 @@ async fn clean_shutdown_writes_checkpoints_and_restart_skips_recovery() {
         assert_eq!(log.log_start_offset(), 2);
         assert_eq!(log.log_end_offset(), 6);
         assert_eq!(log.recovery_point(), 6);
-        assert_eq!(log.high_watermark(), 6, "restored from replication-offset-checkpoint");
+        assert_eq!(
+            log.high_watermark(),
+            6,
+            "restored from replication-offset-checkpoint"
+        );
         let batches = read_all(&log);
         // Reading from the log start (2) returns the batch holding it, [2, 3].
         assert_eq!(
