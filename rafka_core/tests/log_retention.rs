@@ -2,42 +2,27 @@
 //! and log-start rules, the high-watermark bound, the never-deleted empty active segment, and
 //! the `.deleted` files handed to the caller.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::fs;
 use std::path::Path;
 use std::sync::Arc;
 
 use rafka_core::cluster::TopicPartition;
-use rafka_core::config::{KafkaConfig, LogConfig};
+use rafka_core::config::LogConfig;
 use rafka_core::log::log::LogStartOffsetIncrementReason;
 use rafka_core::log::{LoadOptions, Log, LogError};
 use rafka_core::record::{build_batch, ProducerInfo, SimpleRecord};
 
 fn config(f: impl FnOnce(&mut LogConfig)) -> Arc<LogConfig> {
-    let mut props = BTreeMap::new();
-    props.insert("zookeeper.connect".to_string(), "zk:2181".to_string());
-    let broker = KafkaConfig::from_props(&props).unwrap();
-    let mut c = LogConfig::from_broker_and_overrides(&broker, &BTreeMap::new()).unwrap();
-    c.segment_index_bytes = 1024;
-    c.segment_jitter_ms = 0;
-    c.file_delete_delay_ms = 60_000;
-    f(&mut c);
-    Arc::new(c)
+    common::log_config(|c| {
+        c.file_delete_delay_ms = 60_000;
+        f(c)
+    })
 }
 
 fn open(dir: &Path, cfg: Arc<LogConfig>) -> Log {
-    Log::open(
-        dir,
-        TopicPartition::new("ret", 0),
-        cfg,
-        LoadOptions {
-            recovery_point: 0,
-            log_start_offset: 0,
-            had_clean_shutdown: false,
-            now_ms: 0,
-        },
-    )
-    .unwrap()
+    common::open_log(dir, "ret", cfg)
 }
 
 /// One batch of one 100-byte record with timestamp `ts`, then a roll: one segment per batch.

@@ -1,39 +1,21 @@
 //! Segment roll rules (spec §7) through leader appends: size, time, full indexes; plus the
 //! flush rules that move the recovery point.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 
-use rafka_core::cluster::TopicPartition;
-use rafka_core::config::{KafkaConfig, LogConfig};
-use rafka_core::log::{LoadOptions, Log};
+use rafka_core::config::LogConfig;
+use rafka_core::log::Log;
 use rafka_core::record::{build_batch, ProducerInfo, SimpleRecord};
 
 fn config(f: impl FnOnce(&mut LogConfig)) -> Arc<LogConfig> {
-    let mut props = BTreeMap::new();
-    props.insert("zookeeper.connect".to_string(), "zk:2181".to_string());
-    let broker = KafkaConfig::from_props(&props).unwrap();
-    let mut c = LogConfig::from_broker_and_overrides(&broker, &BTreeMap::new()).unwrap();
-    c.segment_index_bytes = 1024;
-    c.segment_jitter_ms = 0;
-    f(&mut c);
-    Arc::new(c)
+    common::log_config(f)
 }
 
 fn open(dir: &Path, cfg: Arc<LogConfig>) -> Log {
-    Log::open(
-        dir,
-        TopicPartition::new("roll", 0),
-        cfg,
-        LoadOptions {
-            recovery_point: 0,
-            log_start_offset: 0,
-            had_clean_shutdown: false,
-            now_ms: 0,
-        },
-    )
-    .unwrap()
+    common::open_log(dir, "roll", cfg)
 }
 
 fn batch(ts: i64, value_len: usize) -> Vec<u8> {
