@@ -10,7 +10,7 @@
 # to DEPS in the order they must be installed.
 set -euo pipefail
 
-DEPS=(java zookeeper)
+DEPS=(java zookeeper kcat)
 
 log() { printf '[install-deps] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -62,6 +62,16 @@ install_zookeeper() {
   if have_zookeeper; then log "zookeeper: present"; return; fi
   apt_install zookeeper libslf4j-java
   have_zookeeper || die "zookeeper still missing after apt-get install zookeeper"
+}
+
+# --- kcat: Debian's kcat (librdkafka 2.0.2), the real client of tests/tests/metadata_kcat.rs --
+have_kcat() {
+  [ -x /usr/bin/kcat ]
+}
+install_kcat() {
+  if have_kcat; then log "kcat: present"; return; fi
+  apt_install kcat
+  have_kcat || die "kcat still missing after apt-get install kcat"
 }
 
 main() {

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 
+use super::controller_channel_manager::{ChannelConfig, ControllerChannelManager};
 use crate::majordomo::{LiveBroker, MajordomoHandle, MajordomoMessage};
 use crate::zk::kafka_zk_client::{KafkaZkClient, KafkaZkError};
 use crate::zk::zk_data::{self as data, FeatureZNode};
@@ -37,6 +38,9 @@ struct ActiveController {
     epoch: i32,
     epoch_zk_version: i32,
     live_brokers: BTreeMap<i32, LiveBroker>,
+    /// Connections to the live brokers; started during failover, dropped (every sender
+    /// stopped) on resignation.
+    channel: Option<ControllerChannelManager>,
 }
 
 /// The controller task. See the module doc.
@@ -141,6 +145,7 @@ impl KafkaController {
                     epoch: epoch.epoch,
                     epoch_zk_version: epoch.epoch_zk_version,
                     live_brokers: BTreeMap::new(),
+                    channel: None,
                 });
                 self.set_active_controller_id(Some(self.broker_id)).await;
                 if let Err(e) = self.on_failover().await {
@@ -189,9 +194,25 @@ impl KafkaController {
     }
 
     /// Failover, in Kafka's order as far as this broker implements it: enable `/feature`,
-    /// watch `/brokers/ids` and load the live brokers.
+    /// start the channel manager, watch `/brokers/ids` and load the live brokers (which
+    /// starts a sender per broker and sends every live broker UpdateMetadata with no
+    /// partitions, step 6).
     async fn on_failover(&mut self) -> Result<(), KafkaZkError> {
         self.enable_feature_versioning().await?;
+        let config = match self.majordomo.effective_config().await {
+            Ok(c) => c,
+            Err(_) => {
+                return Err(KafkaZkError::ControllerMoved(
+                    "broker is shutting down".into(),
+                ))
+            }
+        };
+        if let Some(active) = &mut self.active {
+            active.channel = Some(ControllerChannelManager::new(ChannelConfig::from_config(
+                self.broker_id,
+                &config,
+            )));
+        }
         self.refresh_live_brokers().await?;
         if let Some(active) = &self.active {
             info!(
@@ -262,6 +283,15 @@ impl KafkaController {
             );
         }
         active.live_brokers = fresh.clone();
+        // onBrokerStartup / onBrokerFailure (no partitions yet): every change reaches every
+        // live broker as UpdateMetadata; new and bounced brokers get fresh senders first.
+        if let Some(channel) = &mut active.channel {
+            channel.sync(&fresh);
+            if !(new_ids.is_empty() && dead_ids.is_empty() && bounced.is_empty()) {
+                let targets: Vec<i32> = fresh.keys().copied().collect();
+                channel.send_update_metadata(active.epoch, &fresh, &targets);
+            }
+        }
         let _ = self
             .majordomo
             .send(MajordomoMessage::LiveBrokers(fresh))

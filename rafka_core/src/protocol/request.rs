@@ -189,8 +189,8 @@ mod tests {
             Err(RequestError::UnknownApiKey(-7))
         ));
         assert!(matches!(
-            parse_request(header_v1(3, 1, 1, "c").freeze()),
-            Err(RequestError::UnsupportedApi(ApiKey::Metadata))
+            parse_request(header_v1(0, 1, 1, "c").freeze()),
+            Err(RequestError::UnsupportedApi(ApiKey::Produce))
         ));
         // A header cut inside the client id.
         let mut b = header_v1(18, 1, 1, "client");

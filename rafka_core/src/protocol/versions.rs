@@ -27,10 +27,14 @@ impl ApiVersionRange {
 }
 
 /// What this broker serves, in api-key order (the order ApiVersions lists them in).
-/// Ranges follow Kafka 2.8's ZK broker (spec protocol-apis.md §2) and must stay within what
-/// kafka-protocol 0.15.1 can decode (checked by a test below).
-pub const SUPPORTED_VERSIONS: &[ApiVersionRange] =
-    &[ApiVersionRange::new(ApiKey::ApiVersions, 0, 3)];
+/// Ranges follow Kafka 3.9's ZK broker (what kafka-protocol 0.15.1 was generated from; spec
+/// protocol-apis.md §2, crates-and-pitfalls.md) and must stay within what kafka-protocol
+/// 0.15.1 can decode (checked by a test below).
+pub const SUPPORTED_VERSIONS: &[ApiVersionRange] = &[
+    ApiVersionRange::new(ApiKey::Metadata, 0, 12),
+    ApiVersionRange::new(ApiKey::UpdateMetadata, 0, 8),
+    ApiVersionRange::new(ApiKey::ApiVersions, 0, 3),
+];
 
 /// The advertised range of `api_key`, or `None` when the broker does not serve it.
 pub fn supported_range(api_key: ApiKey) -> Option<ApiVersionRange> {

@@ -5,7 +5,8 @@
 //! that table needs an arm here; a missing arm closes the connection and logs the bug.
 //!
 //! Handlers get an [`ApisContext`] holding what they share (broker id, config, and later the
-//! metadata cache, replica manager, coordinators…).
+//! replica manager, coordinators…) and the [`MetadataCache`] that UpdateMetadata fills and
+//! Metadata reads.
 
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ use crate::network::{Request, RequestHandler, Response, ResponseFuture};
 use crate::protocol::ApiKey;
 
 use super::apis;
+use super::metadata_cache::MetadataCache;
 
 /// What request handlers share.
 #[derive(Debug, Clone)]
@@ -26,12 +28,21 @@ pub struct ApisContext {
 #[derive(Debug, Clone)]
 pub struct KafkaApis {
     context: Arc<ApisContext>,
+    metadata_cache: Arc<MetadataCache>,
 }
 
 impl KafkaApis {
+    /// Handlers over an empty metadata cache with no broker epoch (−1) and no cluster id
+    /// (tests and tools; the server uses [`KafkaApis::with_metadata_cache`]).
     pub fn new(context: ApisContext) -> KafkaApis {
+        let cache = Arc::new(MetadataCache::fixed(context.broker_id, -1, None));
+        KafkaApis::with_metadata_cache(context, cache)
+    }
+
+    pub fn with_metadata_cache(context: ApisContext, metadata_cache: Arc<MetadataCache>) -> Self {
         KafkaApis {
             context: Arc::new(context),
+            metadata_cache,
         }
     }
 
@@ -39,11 +50,25 @@ impl KafkaApis {
         &self.context
     }
 
+    pub fn metadata_cache(&self) -> &Arc<MetadataCache> {
+        &self.metadata_cache
+    }
+
     /// Handles one request to completion.
-    pub async fn handle_request(context: Arc<ApisContext>, request: Request) -> Response {
+    pub async fn handle_request(
+        context: Arc<ApisContext>,
+        metadata_cache: Arc<MetadataCache>,
+        request: Request,
+    ) -> Response {
         let parsed = &request.parsed;
         match parsed.api_key() {
             ApiKey::ApiVersions => apis::api_versions::handle(&context, parsed),
+            ApiKey::Metadata => {
+                apis::metadata::handle(&context, &metadata_cache, &request.connection, parsed)
+            }
+            ApiKey::UpdateMetadata => {
+                apis::update_metadata::handle(&context, &metadata_cache, parsed)
+            }
             other => {
                 tracing::error!(
                     "no handler for advertised api {other:?} (correlation id {}); closing {}",
@@ -58,6 +83,10 @@ impl KafkaApis {
 
 impl RequestHandler for KafkaApis {
     fn handle(&self, request: Request) -> ResponseFuture {
-        Box::pin(Self::handle_request(Arc::clone(&self.context), request))
+        Box::pin(Self::handle_request(
+            Arc::clone(&self.context),
+            Arc::clone(&self.metadata_cache),
+            request,
+        ))
     }
 }

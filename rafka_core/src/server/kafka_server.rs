@@ -24,6 +24,7 @@ use crate::majordomo::{
 };
 use crate::network::{SocketServer, SocketServerConfig, SocketServerError};
 use crate::server::kafka_apis::{ApisContext, KafkaApis};
+use crate::server::metadata_cache::MetadataCache;
 use crate::zk::connect_string::{ZkConnectString, ZkConnectStringError};
 use crate::zk::kafka_zk_client::{now_ms, KafkaZkClient, KafkaZkError};
 use crate::zk::zk_data::{self as data, BrokerInfo, ConfigType};
@@ -269,10 +270,14 @@ impl KafkaServer {
         tasks.push(tokio::spawn(config_manager.run()));
 
         // 22. start processing requests.
-        let apis = KafkaApis::new(ApisContext {
-            broker_id,
-            config: Arc::new(effective),
-        });
+        let metadata_cache = Arc::new(MetadataCache::new(broker_id, handle.subscribe_metadata()));
+        let apis = KafkaApis::with_metadata_cache(
+            ApisContext {
+                broker_id,
+                config: Arc::new(effective),
+            },
+            metadata_cache,
+        );
         socket_server.start_processing(Arc::new(apis))?;
 
         // 23. running.

@@ -7,6 +7,7 @@ pub mod dynamic_config_manager;
 pub mod kafka_apis;
 pub mod kafka_server;
 pub mod meta_properties;
+pub mod metadata_cache;
 
 pub use broker_state::BrokerState;
 pub use kafka_server::{KafkaServer, StartupError};

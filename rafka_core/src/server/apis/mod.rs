@@ -3,3 +3,5 @@
 //! returns a [`crate::network::Response`].
 
 pub mod api_versions;
+pub mod metadata;
+pub mod update_metadata;
