@@ -742,6 +742,141 @@ fn skip_bytes(len: i32, available: usize) -> Option<usize> {
     }
 }
 
+/// What the leader checks on every record of a client batch (Kafka's `LogValidator`
+/// `validateRecord`), besides the framing.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ClientRecordChecks {
+    /// The batch's base timestamp (records carry deltas from it).
+    pub base_timestamp: i64,
+    /// Keys are required (compacted topic).
+    pub require_key: bool,
+    /// `Some((now_ms, message.timestamp.difference.max.ms))` under CreateTime: each record's
+    /// timestamp (unless −1) must be within that distance of now.
+    pub timestamp_window: Option<(i64, i64)>,
+}
+
+/// Why [`check_client_records`] rejected a records section, in the order the checks run for
+/// each record (framing, offset delta, key, timestamp).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ClientRecordError {
+    /// The framing is broken; the same text as [`for_each_record`] gives.
+    Framing(String),
+    /// Record `index` carries offset delta `offset_delta` (they must be 0, 1, 2, …).
+    OffsetDelta { index: i32, offset_delta: i32 },
+    /// A null key on a topic that requires keys.
+    MissingKey,
+    /// A record timestamp outside the allowed window.
+    Timestamp(i64),
+}
+
+/// What [`check_client_records`] learned: the max record timestamp (−1 if none is larger)
+/// and the offset delta of the first record carrying it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ClientRecordsSummary {
+    pub max_timestamp: i64,
+    pub offset_delta_of_max_timestamp: Option<i32>,
+}
+
+/// The leader's per-record validation of an (uncompressed or decompressed) records section
+/// in one pass: the framing checks of [`for_each_record`] (same order, same messages) fused
+/// with the offset-delta, key and timestamp checks, stopping at the first failure. Equivalent
+/// to `for_each_record` with a checking closure, without the per-record `RecordMeta` and
+/// without re-slicing the record body for every field.
+pub(crate) fn check_client_records(
+    section: &[u8],
+    count: i32,
+    checks: &ClientRecordChecks,
+) -> Result<ClientRecordsSummary, ClientRecordError> {
+    if count < 0 {
+        return Err(ClientRecordError::Framing(format!(
+            "negative record count {count}"
+        )));
+    }
+    let mut max_timestamp = NO_TIMESTAMP;
+    let mut offset_delta_of_max_timestamp = None;
+    let mut pos = 0usize;
+    for i in 0..count {
+        let rest = &section[pos..];
+        let (len, n) = read_varint(rest)
+            .ok_or_else(|| ClientRecordError::Framing(format!("record {i}: bad length")))?;
+        let len = usize::try_from(len)
+            .map_err(|_| ClientRecordError::Framing(format!("record {i}: negative length")))?;
+        let body = rest.get(n..n + len).ok_or_else(|| {
+            ClientRecordError::Framing(format!("record {i}: length {len} exceeds the batch"))
+        })?;
+        let (timestamp_delta, offset_delta, key_len) = parse_checked_record_body(body)
+            .ok_or_else(|| ClientRecordError::Framing(format!("record {i}: malformed")))?;
+        pos += n + len;
+        if offset_delta != i {
+            return Err(ClientRecordError::OffsetDelta {
+                index: i,
+                offset_delta,
+            });
+        }
+        if checks.require_key && key_len < 0 {
+            return Err(ClientRecordError::MissingKey);
+        }
+        let ts = checks.base_timestamp.wrapping_add(timestamp_delta);
+        if let Some((now_ms, max_diff)) = checks.timestamp_window {
+            if ts != NO_TIMESTAMP && (ts as i128 - now_ms as i128).abs() > max_diff as i128 {
+                return Err(ClientRecordError::Timestamp(ts));
+            }
+        }
+        if ts > max_timestamp {
+            max_timestamp = ts;
+            offset_delta_of_max_timestamp = Some(offset_delta);
+        }
+    }
+    let left = section.len() - pos;
+    if left != 0 {
+        return Err(ClientRecordError::Framing(format!(
+            "{left} bytes left after the declared {count} records"
+        )));
+    }
+    Ok(ClientRecordsSummary {
+        max_timestamp,
+        offset_delta_of_max_timestamp,
+    })
+}
+
+/// [`parse_record_body`] for the leader walk: the same structure checks, returning only
+/// `(timestamp delta, offset delta, key length)`. `None` unless the body is consumed exactly.
+#[inline]
+fn parse_checked_record_body(body: &[u8]) -> Option<(i64, i32, i32)> {
+    // attributes (unused), then the fields; `at` never exceeds `body.len()`.
+    let mut at = 1usize;
+    if body.is_empty() {
+        return None;
+    }
+    let (timestamp_delta, n) = read_varlong(&body[at..])?;
+    at += n;
+    let (offset_delta, n) = read_varint(&body[at..])?;
+    at += n;
+    let (key_len, n) = read_varint(&body[at..])?;
+    at += n;
+    at += skip_bytes(key_len, body.len() - at)?;
+    let (value_len, n) = read_varint(&body[at..])?;
+    at += n;
+    at += skip_bytes(value_len, body.len() - at)?;
+    let (headers, n) = read_varint(&body[at..])?;
+    at += n;
+    if headers < 0 {
+        return None;
+    }
+    for _ in 0..headers {
+        let (k, n) = read_varint(&body[at..])?;
+        at += n;
+        if k < 0 {
+            return None; // header keys are never null
+        }
+        at += skip_bytes(k, body.len() - at)?;
+        let (v, n) = read_varint(&body[at..])?;
+        at += n;
+        at += skip_bytes(v, body.len() - at)?;
+    }
+    (at == body.len()).then_some((timestamp_delta, offset_delta, key_len))
+}
+
 /// Current wall-clock time in ms (for callers without an explicit clock).
 pub(crate) fn wall_clock_ms() -> i64 {
     SystemTime::now()
@@ -899,5 +1034,168 @@ mod tests {
         bytes[57..61].copy_from_slice(&1i32.to_be_bytes());
         let b = RecordBatch::parse(&bytes).unwrap();
         assert!(for_each_record(&b, |_| true).is_err());
+    }
+
+    /// The leader checks as they were written before the fused walk: `for_each_record` with
+    /// a checking closure (the reference for `check_client_records`).
+    fn reference_client_check(
+        section: &[u8],
+        count: i32,
+        checks: &ClientRecordChecks,
+    ) -> Result<ClientRecordsSummary, ClientRecordError> {
+        let header = BuildHeader {
+            base_offset: 0,
+            partition_leader_epoch: -1,
+            attributes: 0,
+            last_offset_delta: count.max(1) - 1,
+            base_timestamp: checks.base_timestamp,
+            max_timestamp: checks.base_timestamp,
+            producer: ProducerInfo::NONE,
+            records_count: count,
+        };
+        let bytes = assemble_batch(&header, section);
+        let batch = RecordBatch::parse(&bytes).unwrap();
+        let mut summary = ClientRecordsSummary {
+            max_timestamp: NO_TIMESTAMP,
+            offset_delta_of_max_timestamp: None,
+        };
+        let mut index = 0;
+        let mut failure = None;
+        for_each_record(&batch, |r| {
+            let ts = checks.base_timestamp.wrapping_add(r.timestamp_delta);
+            failure = if r.offset_delta != index {
+                Some(ClientRecordError::OffsetDelta {
+                    index,
+                    offset_delta: r.offset_delta,
+                })
+            } else if checks.require_key && r.key_len < 0 {
+                Some(ClientRecordError::MissingKey)
+            } else {
+                checks.timestamp_window.and_then(|(now, max)| {
+                    (ts != NO_TIMESTAMP && (ts as i128 - now as i128).abs() > max as i128)
+                        .then_some(ClientRecordError::Timestamp(ts))
+                })
+            };
+            if failure.is_some() {
+                return false;
+            }
+            if ts > summary.max_timestamp {
+                summary.max_timestamp = ts;
+                summary.offset_delta_of_max_timestamp = Some(r.offset_delta);
+            }
+            index += 1;
+            true
+        })
+        .map_err(ClientRecordError::Framing)?;
+        match failure {
+            Some(f) => Err(f),
+            None => Ok(summary),
+        }
+    }
+
+    fn sample_section() -> (Vec<u8>, i32) {
+        let mut with_headers = SimpleRecord::new(1_000, Some(b"k2"), Some(&[7u8; 200]));
+        with_headers.headers = vec![("h".to_string(), Some(b"v".to_vec())), ("n".into(), None)];
+        let records = vec![
+            SimpleRecord::new(1_000, Some(b"k"), Some(b"v")),
+            SimpleRecord::new(900, None, Some(b"value")),
+            with_headers,
+            SimpleRecord::new(1_200, Some(b""), None),
+        ];
+        (encode_records(&records, 1_000), records.len() as i32)
+    }
+
+    #[test]
+    fn fused_client_walk_matches_the_record_walk() {
+        let (section, count) = sample_section();
+        let configs = [
+            ClientRecordChecks {
+                base_timestamp: 1_000,
+                require_key: false,
+                timestamp_window: None,
+            },
+            ClientRecordChecks {
+                base_timestamp: 1_000,
+                require_key: true,
+                timestamp_window: Some((1_100, 150)),
+            },
+        ];
+        let ok = check_client_records(&section, count, &configs[0]).unwrap();
+        assert_eq!(ok.max_timestamp, 1_200);
+        assert_eq!(ok.offset_delta_of_max_timestamp, Some(3));
+        assert_eq!(
+            check_client_records(&section, count, &configs[1]),
+            Err(ClientRecordError::MissingKey)
+        );
+        // Every single-byte corruption, a wrong count and truncations: same result (value or
+        // error, including the framing message) as the closure-based walk.
+        let mut cases = Vec::new();
+        for at in 0..section.len() {
+            for v in [0x00, 0x01, 0x7f, 0x80, 0xff, section[at] ^ 0x01] {
+                let mut s = section.clone();
+                s[at] = v;
+                cases.push((s, count));
+            }
+        }
+        for cut in 0..section.len() {
+            cases.push((section[..cut].to_vec(), count));
+        }
+        for c in [0, 1, 3, 5, -1] {
+            cases.push((section.clone(), c));
+        }
+        let mut rejected = 0;
+        for (s, c) in &cases {
+            for checks in &configs {
+                let want = reference_client_check(s, *c, checks);
+                assert_eq!(
+                    check_client_records(s, *c, checks),
+                    want,
+                    "{s:02x?} count {c}"
+                );
+                rejected += usize::from(want.is_err());
+            }
+        }
+        assert!(
+            rejected > cases.len(),
+            "the corruptions exercise the error paths"
+        );
+    }
+
+    #[test]
+    fn fused_client_walk_reports_each_error_kind() {
+        let checks = ClientRecordChecks {
+            base_timestamp: 1_000,
+            require_key: false,
+            timestamp_window: Some((1_000, 100)),
+        };
+        let (section, count) = sample_section();
+        let framing_only = ClientRecordChecks {
+            timestamp_window: None,
+            ..checks
+        };
+        let framing = |s: &[u8], c: i32| match check_client_records(s, c, &framing_only) {
+            Err(ClientRecordError::Framing(m)) => m,
+            other => panic!("expected a framing error, got {other:?}"),
+        };
+        assert!(framing(&section, 3).ends_with(" bytes left after the declared 3 records"));
+        assert_eq!(framing(&section, 5), "record 4: bad length");
+        assert!(framing(&section[..section.len() - 1], count).starts_with("record 3: length "));
+        assert_eq!(framing(&section, -1), "negative record count -1");
+        // Record 0: length (1 byte), attributes, timestamp delta 0, then its offset delta.
+        let mut bad_delta = section.clone();
+        assert_eq!(bad_delta[3], 0);
+        bad_delta[3] = 2; // zig-zag 1
+        assert_eq!(
+            check_client_records(&bad_delta, count, &checks),
+            Err(ClientRecordError::OffsetDelta {
+                index: 0,
+                offset_delta: 1
+            })
+        );
+        // 900 is exactly 100 ms from now (allowed); 1200 is not.
+        assert_eq!(
+            check_client_records(&section, count, &checks),
+            Err(ClientRecordError::Timestamp(1_200))
+        );
     }
 }

@@ -23,7 +23,10 @@ use crate::record::batch::{
 use crate::record::{CompressionType, RecordBatch, TimestampType};
 
 use super::error::{IoContext, LogError};
-use super::file_records::{for_each_record, wall_clock_ms, FileRange, TimestampAndOffset};
+use super::file_records::{
+    check_client_records, records_section, wall_clock_ms, ClientRecordChecks, ClientRecordError,
+    FileRange, TimestampAndOffset,
+};
 use super::log_segment::{
     log_file, offset_from_file_name, offset_index_file, time_index_file, txn_index_file,
     FetchDataInfo, LogSegment, RollParams, CLEANED_FILE_SUFFIX, DELETED_FILE_SUFFIX,
@@ -594,7 +597,20 @@ impl Log {
         now_ms: i64,
     ) -> Result<LogAppendInfo, LogError> {
         self.check_open()?;
-        let spans = batch_spans(records)?;
+        // A produce holds exactly one batch; only other payloads need the general split
+        // (which reports the same errors, in the same order, for them).
+        let single;
+        let general;
+        let spans: &[(usize, usize)] = match single_batch_span(records) {
+            Some(span) => {
+                single = [span];
+                &single
+            }
+            None => {
+                general = batch_spans(records)?;
+                &general
+            }
+        };
         let valid_bytes = spans.last().map_or(0, |(_, end)| *end);
         // A v3+ produce must carry a batch (Kafka rejects this when parsing the request).
         if records.is_empty() {
@@ -612,7 +628,7 @@ impl Log {
         }
         // Kafka's analyzeAndValidateRecords: per batch, base offset, size, then CRC.
         let max_message_bytes = self.config.max_message_bytes;
-        for &(start, end) in &spans {
+        for &(start, end) in spans {
             let batch = parse_batch(&records[start..end])?;
             if batch.base_offset() != 0 {
                 return Err(LogError::InvalidRecord(format!(
@@ -1481,6 +1497,19 @@ fn batch_spans(records: &[u8]) -> Result<Vec<(usize, usize)>, LogError> {
     Ok(spans)
 }
 
+/// `batch_spans` for the common produce payload: when `records` is exactly one complete v2
+/// batch, its span `(0, len)`, which is what `batch_spans` returns for it. `None` for anything
+/// else (several batches, a trailing partial batch, a bad length or magic): the caller then
+/// runs `batch_spans`, which gives the result or error for those.
+fn single_batch_span(records: &[u8]) -> Option<(usize, usize)> {
+    match next_batch_size(records) {
+        Some(Ok(size)) if size == records.len() && records.get(16) == Some(&(MAGIC_V2 as u8)) => {
+            Some((0, size))
+        }
+        _ => None,
+    }
+}
+
 /// Parses a complete span (already checked by `batch_spans`).
 fn parse_batch(bytes: &[u8]) -> Result<RecordBatch<'_>, LogError> {
     RecordBatch::parse(bytes).map_err(|e| LogError::CorruptRecord(e.to_string()))
@@ -1553,10 +1582,7 @@ fn validate_client_batch(
             && ts != NO_TIMESTAMP
             && (ts as i128 - now_ms as i128).abs() > max_diff as i128
         {
-            return Err(LogError::InvalidTimestamp(format!(
-                "timestamp {ts} of a record is out of range: now {now_ms}, \
-                 message.timestamp.difference.max.ms {max_diff}"
-            )));
+            return Err(timestamp_out_of_range(ts, now_ms, max_diff));
         }
         Ok(())
     };
@@ -1574,39 +1600,25 @@ fn validate_client_batch(
             compression,
         });
     }
-    let mut max_timestamp = NO_TIMESTAMP;
-    let mut offset_delta_of_max = None;
-    let mut index = 0i32;
-    let mut failure: Option<LogError> = None;
-    for_each_record(&batch, |r| {
-        let ts = batch.base_timestamp().wrapping_add(r.timestamp_delta);
-        let problem = if r.offset_delta != index {
-            Some(LogError::InvalidRecord(format!(
-                "record {index} has offset delta {}",
-                r.offset_delta
-            )))
-        } else if compacted && r.key_len < 0 {
-            Some(LogError::InvalidRecord(
-                "compacted topic cannot accept message without key".into(),
-            ))
-        } else {
-            check_ts(ts).err()
-        };
-        if let Some(p) = problem {
-            failure = Some(p);
-            return false;
+    // One fused pass over the records (decompressed for a compressed batch of a compacted
+    // topic): framing, offset deltas, keys when compacted, timestamps under CreateTime.
+    let section = records_section(&batch).map_err(LogError::InvalidRecord)?;
+    let checks = ClientRecordChecks {
+        base_timestamp: batch.base_timestamp(),
+        require_key: compacted,
+        timestamp_window: create_time.then_some((now_ms, max_diff)),
+    };
+    let summary = check_client_records(&section, count, &checks).map_err(|e| match e {
+        ClientRecordError::Framing(msg) => LogError::InvalidRecord(msg),
+        ClientRecordError::OffsetDelta {
+            index,
+            offset_delta,
+        } => LogError::InvalidRecord(format!("record {index} has offset delta {offset_delta}")),
+        ClientRecordError::MissingKey => {
+            LogError::InvalidRecord("compacted topic cannot accept message without key".into())
         }
-        if ts > max_timestamp {
-            max_timestamp = ts;
-            offset_delta_of_max = Some(r.offset_delta);
-        }
-        index += 1;
-        true
-    })
-    .map_err(LogError::InvalidRecord)?;
-    if let Some(f) = failure {
-        return Err(f);
-    }
+        ClientRecordError::Timestamp(ts) => timestamp_out_of_range(ts, now_ms, max_diff),
+    })?;
     if compression != CompressionType::None {
         // Compressed (compacted topic): keep the header's max timestamp and Kafka's shallow
         // offset (the last offset); the walk only validated the records.
@@ -1622,11 +1634,20 @@ fn validate_client_batch(
     Ok(CheckedBatch {
         last_offset_delta: delta,
         records_count: count,
-        max_timestamp,
+        max_timestamp: summary.max_timestamp,
         header_max_timestamp,
-        offset_delta_of_max_timestamp: offset_delta_of_max,
+        offset_delta_of_max_timestamp: summary.offset_delta_of_max_timestamp,
         compression,
     })
+}
+
+/// Kafka's `InvalidTimestampException` for a timestamp outside
+/// `message.timestamp.difference.max.ms`.
+fn timestamp_out_of_range(ts: i64, now_ms: i64, max_diff: i64) -> LogError {
+    LogError::InvalidTimestamp(format!(
+        "timestamp {ts} of a record is out of range: now {now_ms}, \
+         message.timestamp.difference.max.ms {max_diff}"
+    ))
 }
 
 /// Rewrites `maxTimestamp` of a CreateTime batch (what Kafka's `setMaxTimestamp` does when a
@@ -1805,6 +1826,81 @@ mod tests {
         assert_eq!(r.position, 3 * s);
         let t = log.fetch_offset_by_timestamp(10_250).unwrap().unwrap();
         assert_eq!((t.timestamp, t.offset), (10_300, 6));
+    }
+
+    #[test]
+    fn single_batch_span_agrees_with_batch_spans() {
+        let one = producer_batch(3, 5_000, b"x");
+        let two = [one.clone(), producer_batch(1, 5_000, b"y")].concat();
+        let mut bad_magic = one.clone();
+        bad_magic[16] = 1;
+        let mut small_length = one.clone();
+        small_length[8..12].copy_from_slice(&10i32.to_be_bytes());
+        let mut inputs = vec![
+            one.clone(),
+            two.clone(),
+            two[..two.len() - 1].to_vec(),
+            [one.clone(), vec![0; 5]].concat(),
+            bad_magic,
+            small_length,
+            Vec::new(),
+        ];
+        for cut in [0, 11, 12, 17, 60, 61, one.len() - 1] {
+            inputs.push(one[..cut].to_vec());
+        }
+        for input in &inputs {
+            let general = batch_spans(input);
+            match single_batch_span(input) {
+                // The fast path only answers for exactly one complete v2 batch, and then
+                // gives what the general split gives.
+                Some(span) => assert_eq!(general.unwrap(), vec![span]),
+                None => assert!(!matches!(general, Ok(v) if v == vec![(0, input.len())])),
+            }
+        }
+        assert_eq!(single_batch_span(&one), Some((0, one.len())));
+    }
+
+    #[test]
+    fn leader_rejects_malformed_records_with_a_valid_crc() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = open(dir.path(), config(|_| {}));
+        let fix_crc = |b: &mut Vec<u8>| {
+            let crc = crc32c::crc32c(&b[21..]);
+            b[17..21].copy_from_slice(&crc.to_be_bytes());
+        };
+        // Record 0's length claims one byte more than there is.
+        let mut b = producer_batch(2, 5_000, b"x");
+        b[61] += 2; // zig-zag length + 1
+        fix_crc(&mut b);
+        let err = log.append_as_leader(&mut b, 0, 5_000).unwrap_err();
+        assert!(
+            matches!(&err, LogError::InvalidRecord(m) if m.contains("record 0")),
+            "{err:?}"
+        );
+        // Record 0's offset delta (after length, attributes, timestamp delta) is 1.
+        let mut b = producer_batch(2, 5_000, b"x");
+        assert_eq!(b[64], 0);
+        b[64] = 2;
+        fix_crc(&mut b);
+        let err = log.append_as_leader(&mut b, 0, 5_000).unwrap_err();
+        assert!(
+            matches!(&err, LogError::InvalidRecord(m) if m == "record 0 has offset delta 1"),
+            "{err:?}"
+        );
+        // Trailing garbage after the declared records (batch length grown to cover it).
+        let mut b = producer_batch(2, 5_000, b"x");
+        b.push(0);
+        let len = (b.len() - 12) as i32;
+        b[8..12].copy_from_slice(&len.to_be_bytes());
+        fix_crc(&mut b);
+        let err = log.append_as_leader(&mut b, 0, 5_000).unwrap_err();
+        assert!(
+            matches!(&err, LogError::InvalidRecord(m) if m.contains("bytes left")),
+            "{err:?}"
+        );
+        assert_eq!(log.log_end_offset(), 0);
+        let mut b = producer_batch(2, 5_000, b"x");
+        assert!(log.append_as_leader(&mut b, 0, 5_000).is_ok());
     }
 
     #[test]
