@@ -198,7 +198,10 @@ mod network {
         let resp = api_versions(&mut c, 0, 11).await;
         assert_eq!(resp.error_code, 0);
         assert_eq!(listed(&resp), table());
-        assert_eq!(listed(&resp), vec![(3, 0, 12), (6, 0, 8), (18, 0, 3)]);
+        assert_eq!(
+            listed(&resp),
+            vec![(3, 0, 12), (4, 0, 7), (6, 0, 8), (18, 0, 3), (19, 0, 7)]
+        );
         s.server.shutdown().await;
     }
 

@@ -14,11 +14,15 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::leader_and_isr_request::{
+    LeaderAndIsrLiveLeader, LeaderAndIsrPartitionState, LeaderAndIsrTopicState,
+};
 use kafka_protocol::messages::update_metadata_request::{
-    UpdateMetadataBroker, UpdateMetadataEndpoint,
+    UpdateMetadataBroker, UpdateMetadataEndpoint, UpdateMetadataTopicState,
 };
 use kafka_protocol::messages::{
-    ApiKey, RequestHeader, ResponseHeader, UpdateMetadataRequest, UpdateMetadataResponse,
+    ApiKey, BrokerId, LeaderAndIsrRequest, LeaderAndIsrResponse, RequestHeader, ResponseHeader,
+    TopicName, UpdateMetadataRequest, UpdateMetadataResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -26,6 +30,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
+use uuid::Uuid;
 
 use crate::cluster::{EndPoint, SecurityProtocol};
 use crate::config::{KafkaConfig, ProtocolVersion};
@@ -65,6 +70,8 @@ pub struct ChannelConfig {
     pub socket_timeout: Duration,
     /// Version of UpdateMetadata to send (from `inter.broker.protocol.version`).
     pub update_metadata_version: i16,
+    /// Version of LeaderAndIsr to send (from `inter.broker.protocol.version`).
+    pub leader_and_isr_version: i16,
 }
 
 impl ChannelConfig {
@@ -78,6 +85,7 @@ impl ChannelConfig {
             listener_name: config.inter_broker_listener_name(),
             socket_timeout: Duration::from_millis(timeout_ms as u64),
             update_metadata_version: update_metadata_version(config.ibp()),
+            leader_and_isr_version: leader_and_isr_version(config.ibp()),
         }
     }
 }
@@ -98,6 +106,29 @@ pub fn update_metadata_version(ibp: ProtocolVersion) -> i16 {
     } else if at_least("0.10.0-IV1") {
         2
     } else if at_least("0.9.0") {
+        1
+    } else {
+        0
+    }
+}
+
+/// The LeaderAndIsr version a Kafka controller sends for `ibp` (3.4-IV0 → 7, 3.2-IV0 → 6,
+/// 2.8-IV1 → 5, 2.4-IV1 → 4, 2.4-IV0 → 3, 2.2-IV0 → 2, 1.0-IV0 → 1, else 0).
+pub fn leader_and_isr_version(ibp: ProtocolVersion) -> i16 {
+    let at_least = |v: &str| ProtocolVersion::parse(v).is_ok_and(|v| ibp.is_at_least(v));
+    if at_least("3.4-IV0") {
+        7
+    } else if at_least("3.2-IV0") {
+        6
+    } else if at_least("2.8-IV1") {
+        5
+    } else if at_least("2.4-IV1") {
+        4
+    } else if at_least("2.4-IV0") {
+        3
+    } else if at_least("2.2-IV0") {
+        2
+    } else if at_least("1.0-IV0") {
         1
     } else {
         0
@@ -232,6 +263,7 @@ impl ControllerChannelManager {
         controller_epoch: i32,
         live: &BTreeMap<i32, LiveBroker>,
         targets: &[i32],
+        topics: &[UpdateMetadataTopicState],
     ) {
         let version = self.config.update_metadata_version;
         for &target in targets {
@@ -244,7 +276,8 @@ impl ControllerChannelManager {
                 target_broker.epoch,
                 live,
                 version,
-            );
+            )
+            .with_partitions(topics, version);
             let body = match encode_body(&request, version) {
                 Ok(b) => b,
                 Err(e) => {
@@ -283,6 +316,71 @@ impl ControllerChannelManager {
                 }
             });
         }
+    }
+
+    /// Sends LeaderAndIsr with `partitions` (topic, topic id, state) to `target`, with the
+    /// live leaders' endpoints (Kafka's `sendLeaderAndIsrRequest`). The response is logged.
+    pub fn send_leader_and_isr(
+        &self,
+        controller_epoch: i32,
+        live: &BTreeMap<i32, LiveBroker>,
+        target: i32,
+        partitions: Vec<(String, Uuid, LeaderAndIsrPartitionState)>,
+    ) {
+        let version = self.config.leader_and_isr_version;
+        let Some(target_broker) = live.get(&target) else {
+            return;
+        };
+        let request = leader_and_isr_request(
+            self.config.controller_id,
+            controller_epoch,
+            target_broker.epoch,
+            live,
+            &self.config.listener_name,
+            partitions,
+            version,
+        );
+        let body = match encode_body(&request, version) {
+            Ok(b) => b,
+            Err(e) => {
+                warn!(error = %e, "cannot encode LeaderAndIsr v{version}");
+                return;
+            }
+        };
+        let (tx, rx) = oneshot::channel();
+        if !self.send_request(target, ApiKey::LeaderAndIsr, version, body, Some(tx)) {
+            return;
+        }
+        tokio::spawn(async move {
+            match rx.await {
+                Ok(Ok(mut bytes)) => match LeaderAndIsrResponse::decode(&mut bytes, version) {
+                    Ok(r) => {
+                        let errors: Vec<(String, i32, i16)> = r
+                            .partition_errors
+                            .iter()
+                            .chain(r.topics.iter().flat_map(|t| t.partition_errors.iter()))
+                            .filter(|p| p.error_code != 0)
+                            .map(|p| (p.topic_name.to_string(), p.partition_index, p.error_code))
+                            .collect();
+                        if r.error_code != 0 || !errors.is_empty() {
+                            warn!(
+                                broker_id = target,
+                                error_code = r.error_code,
+                                ?errors,
+                                "LeaderAndIsr errors"
+                            );
+                        } else {
+                            debug!(broker_id = target, "LeaderAndIsr acknowledged");
+                        }
+                    }
+                    Err(e) => {
+                        warn!(broker_id = target, error = %e, "undecodable LeaderAndIsr response")
+                    }
+                },
+                Ok(Err(e)) => warn!(broker_id = target, error = %e, "LeaderAndIsr not delivered"),
+                Err(_) => {}
+            }
+        });
     }
 
     /// Stops every sender.
@@ -356,6 +454,123 @@ pub fn update_metadata_request(
         .with_live_brokers(brokers);
     if version >= 5 {
         request = request.with_broker_epoch(target_broker_epoch);
+    }
+    request
+}
+
+/// Partition states for UpdateMetadata, shaped for `version`.
+trait WithPartitions {
+    fn with_partitions(self, topics: &[UpdateMetadataTopicState], version: i16) -> Self;
+}
+
+impl WithPartitions for UpdateMetadataRequest {
+    /// v0–4: ungrouped states carrying the topic name; v5+: grouped by topic (topic id v7+);
+    /// offline replicas only v4+.
+    fn with_partitions(mut self, topics: &[UpdateMetadataTopicState], version: i16) -> Self {
+        if version < 5 {
+            self.ungrouped_partition_states = topics
+                .iter()
+                .flat_map(|t| {
+                    t.partition_states.iter().map(move |p| {
+                        let mut p = p.clone().with_topic_name(t.topic_name.clone());
+                        if version < 4 {
+                            p.offline_replicas.clear();
+                        }
+                        p
+                    })
+                })
+                .collect();
+        } else {
+            self.topic_states = topics
+                .iter()
+                .map(|t| {
+                    let mut t = t.clone();
+                    for p in &mut t.partition_states {
+                        p.topic_name = TopicName::default();
+                    }
+                    if version < 7 {
+                        t.topic_id = Uuid::nil();
+                    }
+                    t
+                })
+                .collect();
+        }
+        self
+    }
+}
+
+/// Builds LeaderAndIsr at `version` for `target_broker_epoch`: partitions grouped by topic
+/// (v2+, topic ids v5+) or ungrouped (v0–1), and the live leaders' endpoints on `listener`.
+pub fn leader_and_isr_request(
+    controller_id: i32,
+    controller_epoch: i32,
+    target_broker_epoch: i64,
+    live: &BTreeMap<i32, LiveBroker>,
+    listener: &str,
+    partitions: Vec<(String, Uuid, LeaderAndIsrPartitionState)>,
+    version: i16,
+) -> LeaderAndIsrRequest {
+    let mut leaders: Vec<i32> = partitions.iter().map(|(_, _, p)| p.leader.0).collect();
+    leaders.sort_unstable();
+    leaders.dedup();
+    let live_leaders = leaders
+        .into_iter()
+        .filter_map(|id| {
+            let b = live.get(&id)?;
+            let e = b
+                .info
+                .endpoints
+                .iter()
+                .find(|e| e.listener_name == listener)?;
+            Some(
+                LeaderAndIsrLiveLeader::default()
+                    .with_broker_id(BrokerId(id))
+                    .with_host_name(StrBytes::from_string(e.host.clone()))
+                    .with_port(e.port.into()),
+            )
+        })
+        .collect();
+    let shape = |mut p: LeaderAndIsrPartitionState| {
+        if version < 1 {
+            p.is_new = false;
+        }
+        if version < 3 {
+            p.adding_replicas.clear();
+            p.removing_replicas.clear();
+        }
+        if version < 6 {
+            p.leader_recovery_state = 0;
+        }
+        p
+    };
+    let mut request = LeaderAndIsrRequest::default()
+        .with_controller_id(BrokerId(controller_id))
+        .with_controller_epoch(controller_epoch)
+        .with_live_leaders(live_leaders);
+    if version >= 2 {
+        request = request.with_broker_epoch(target_broker_epoch);
+    }
+    if version < 2 {
+        request.ungrouped_partition_states = partitions
+            .into_iter()
+            .map(|(name, _, p)| shape(p.with_topic_name(TopicName(StrBytes::from_string(name)))))
+            .collect();
+    } else {
+        let mut grouped: BTreeMap<String, LeaderAndIsrTopicState> = BTreeMap::new();
+        for (name, id, p) in partitions {
+            let topic = grouped.entry(name.clone()).or_insert_with(|| {
+                let mut t = LeaderAndIsrTopicState::default()
+                    .with_topic_name(TopicName(StrBytes::from_string(name.clone())));
+                if version >= 5 {
+                    t = t.with_topic_id(id);
+                }
+                t
+            });
+            topic
+                .partition_states
+                .push(shape(p.with_topic_name(TopicName::default())));
+        }
+        request.topic_states = grouped.into_values().collect();
     }
     request
 }
@@ -504,5 +719,134 @@ impl RequestSender {
         }
         let _ = buf.remaining();
         Ok(buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::ResponseError;
+    use crate::server::apis::leader_and_isr;
+    use crate::server::apis::update_metadata;
+    use crate::server::metadata_cache::MetadataCache;
+    use crate::zk::zk_data::BrokerInfo;
+    use kafka_protocol::messages::update_metadata_request::UpdateMetadataPartitionState;
+
+    fn live() -> BTreeMap<i32, LiveBroker> {
+        [1, 2]
+            .into_iter()
+            .map(|id| {
+                let ep = EndPoint {
+                    host: "127.0.0.1".into(),
+                    port: 9000 + id as u16,
+                    listener_name: "PLAINTEXT".into(),
+                    security_protocol: SecurityProtocol::Plaintext,
+                };
+                (
+                    id,
+                    LiveBroker {
+                        info: BrokerInfo::new(id, vec![ep], None, -1, 0),
+                        epoch: 100 + id as i64,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    fn topic_state(id: Uuid) -> UpdateMetadataTopicState {
+        UpdateMetadataTopicState::default()
+            .with_topic_name(TopicName(StrBytes::from_static_str("t")))
+            .with_topic_id(id)
+            .with_partition_states(vec![UpdateMetadataPartitionState::default()
+                .with_topic_name(TopicName(StrBytes::from_static_str("t")))
+                .with_partition_index(0)
+                .with_controller_epoch(3)
+                .with_leader(BrokerId(2))
+                .with_leader_epoch(0)
+                .with_isr(vec![BrokerId(2), BrokerId(1)])
+                .with_zk_version(0)
+                .with_replicas(vec![BrokerId(2), BrokerId(1)])])
+    }
+
+    /// UpdateMetadata with partitions encodes at every version, and the broker's cache takes
+    /// the partition (and the topic id from v7).
+    #[test]
+    fn update_metadata_with_partitions_every_version() {
+        let id = Uuid::new_v4();
+        for version in 0..=8 {
+            let request = update_metadata_request(1, 3, 102, &live(), version)
+                .with_partitions(&[topic_state(id)], version);
+            let body = encode_body(&request, version).unwrap();
+            let decoded = UpdateMetadataRequest::decode(&mut body.clone(), version).unwrap();
+            let cache = MetadataCache::fixed(2, 102, None);
+            assert_eq!(update_metadata::apply(&cache, &decoded, version), None);
+            let snap = cache.snapshot();
+            let state = &snap.partition_states[&crate::cluster::TopicPartition::new("t", 0)];
+            assert_eq!(state.leader, 2, "v{version}");
+            assert_eq!(state.replicas, vec![2, 1], "v{version}");
+            assert_eq!(
+                snap.topic_ids.get("t").copied(),
+                (version >= 7).then(|| *id.as_bytes()),
+                "v{version}"
+            );
+        }
+    }
+
+    /// LeaderAndIsr encodes at every version; the handler's epoch checks answer per
+    /// partition in the version's shape.
+    #[tokio::test]
+    async fn leader_and_isr_every_version_and_epoch_checks() {
+        let id = Uuid::new_v4();
+        let partition = LeaderAndIsrPartitionState::default()
+            .with_partition_index(0)
+            .with_controller_epoch(3)
+            .with_leader(BrokerId(2))
+            .with_isr(vec![BrokerId(2)])
+            .with_replicas(vec![BrokerId(2)])
+            .with_is_new(true);
+        for version in 0..=7 {
+            let request = leader_and_isr_request(
+                1,
+                3,
+                102,
+                &live(),
+                "PLAINTEXT",
+                vec![("t".into(), id, partition.clone())],
+                version,
+            );
+            assert_eq!(request.live_leaders.len(), 1);
+            let body = encode_body(&request, version).unwrap();
+            let decoded = LeaderAndIsrRequest::decode(&mut body.clone(), version).unwrap();
+            // Our epoch (200) is newer than the request's (102): stale broker epoch (v2+).
+            let cache = MetadataCache::fixed(2, 200, None);
+            let response = leader_and_isr::respond(&cache, None, &decoded, version).await;
+            let want = if version >= 2 {
+                ResponseError::StaleBrokerEpoch
+            } else {
+                ResponseError::UnknownServerError
+            };
+            assert_eq!(response.error_code, want.code(), "v{version}");
+            let errors: Vec<i16> = response
+                .partition_errors
+                .iter()
+                .chain(
+                    response
+                        .topics
+                        .iter()
+                        .flat_map(|t| t.partition_errors.iter()),
+                )
+                .map(|p| p.error_code)
+                .collect();
+            assert_eq!(errors, vec![want.code()], "v{version}");
+            if version >= 5 {
+                assert_eq!(response.topics[0].topic_id, id);
+            }
+            let mut buf = BytesMut::new();
+            response.encode(&mut buf, version).unwrap();
+        }
+        assert_eq!(
+            leader_and_isr_version(ProtocolVersion::parse("2.8-IV1").unwrap()),
+            5
+        );
     }
 }

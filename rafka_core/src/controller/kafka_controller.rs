@@ -7,14 +7,21 @@
 
 use std::collections::BTreeMap;
 
+use kafka_protocol::messages::leader_and_isr_request::LeaderAndIsrPartitionState;
+use kafka_protocol::messages::update_metadata_request::{
+    UpdateMetadataPartitionState, UpdateMetadataTopicState,
+};
+use kafka_protocol::messages::{BrokerId, TopicName};
+use kafka_protocol::protocol::StrBytes;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
+use uuid::Uuid;
 
 use super::controller_channel_manager::{ChannelConfig, ControllerChannelManager};
 use crate::majordomo::{LiveBroker, MajordomoHandle, MajordomoMessage};
 use crate::zk::kafka_zk_client::{KafkaZkClient, KafkaZkError};
-use crate::zk::zk_data::{self as data, FeatureZNode};
-use crate::zk::zookeeper_client::{CreateMode, WatchKind};
+use crate::zk::zk_data::{self as data, FeatureZNode, PartitionStateZNode, TopicAssignmentZNode};
+use crate::zk::zookeeper_client::{CreateMode, MultiOp, WatchKind};
 
 /// Events processed by the controller task, one at a time.
 #[derive(Debug)]
@@ -27,6 +34,8 @@ pub enum ControllerEvent {
     Reelect,
     /// `/brokers/ids` children changed.
     BrokerChange,
+    /// `/brokers/topics` children changed.
+    TopicChange,
     /// The ZooKeeper session expired: resign locally (the ephemerals are gone anyway).
     Expire,
     /// Broker shutdown: resign (deleting `/controller`, epoch-fenced) and stop.
@@ -41,6 +50,9 @@ struct ActiveController {
     /// Connections to the live brokers; started during failover, dropped (every sender
     /// stopped) on resignation.
     channel: Option<ControllerChannelManager>,
+    /// Topics known to the controller (Kafka's `ControllerContext` partition assignments
+    /// and leadership).
+    topics: BTreeMap<String, ControllerTopic>,
 }
 
 /// The controller task. See the module doc.
@@ -81,6 +93,7 @@ impl KafkaController {
                 }
                 ControllerEvent::ControllerChange(_) => self.maybe_resign().await,
                 ControllerEvent::BrokerChange => self.on_broker_change().await,
+                ControllerEvent::TopicChange => self.on_topic_change().await,
                 ControllerEvent::Expire => {
                     if self.active.is_some() {
                         warn!("ZooKeeper session expired: resigning as controller");
@@ -146,6 +159,7 @@ impl KafkaController {
                     epoch_zk_version: epoch.epoch_zk_version,
                     live_brokers: BTreeMap::new(),
                     channel: None,
+                    topics: BTreeMap::new(),
                 });
                 self.set_active_controller_id(Some(self.broker_id)).await;
                 if let Err(e) = self.on_failover().await {
@@ -214,6 +228,16 @@ impl KafkaController {
             )));
         }
         self.refresh_live_brokers().await?;
+        // Watch /brokers/topics and load every existing topic (assignment + states); the
+        // live brokers then learn all partitions.
+        self.load_topics().await?;
+        if let Some(active) = &self.active {
+            if let Some(channel) = &active.channel {
+                let targets: Vec<i32> = active.live_brokers.keys().copied().collect();
+                let topics = topic_states(&active.topics, None);
+                channel.send_update_metadata(active.epoch, &active.live_brokers, &targets, &topics);
+            }
+        }
         if let Some(active) = &self.active {
             info!(
                 epoch = active.epoch,
@@ -289,7 +313,8 @@ impl KafkaController {
             channel.sync(&fresh);
             if !(new_ids.is_empty() && dead_ids.is_empty() && bounced.is_empty()) {
                 let targets: Vec<i32> = fresh.keys().copied().collect();
-                channel.send_update_metadata(active.epoch, &fresh, &targets);
+                let topics = topic_states(&active.topics, None);
+                channel.send_update_metadata(active.epoch, &fresh, &targets, &topics);
             }
         }
         let _ = self
@@ -328,5 +353,304 @@ impl KafkaController {
             }
         }
         self.on_resignation().await;
+    }
+}
+
+/// One topic as the controller knows it: id, assignment and the partitions' leadership.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ControllerTopic {
+    pub topic_id: Uuid,
+    /// Partition → replicas (preference order).
+    pub assignment: BTreeMap<i32, Vec<i32>>,
+    /// Partition → state znode contents and its data version (the partition's `zkVersion`).
+    pub states: BTreeMap<i32, (PartitionStateZNode, i32)>,
+}
+
+/// UpdateMetadata topic states for `topics` (only the named ones when `only` is given);
+/// partitions without a state znode are left out.
+pub fn topic_states(
+    topics: &BTreeMap<String, ControllerTopic>,
+    only: Option<&[String]>,
+) -> Vec<UpdateMetadataTopicState> {
+    topics
+        .iter()
+        .filter(|(name, _)| only.is_none_or(|o| o.contains(name)))
+        .map(|(name, t)| {
+            let partitions = t
+                .states
+                .iter()
+                .map(|(p, (state, zk_version))| {
+                    let replicas = t.assignment.get(p).cloned().unwrap_or_default();
+                    UpdateMetadataPartitionState::default()
+                        .with_topic_name(TopicName(StrBytes::from_string(name.clone())))
+                        .with_partition_index(*p)
+                        .with_controller_epoch(state.controller_epoch)
+                        .with_leader(BrokerId(state.leader))
+                        .with_leader_epoch(state.leader_epoch)
+                        .with_isr(state.isr.iter().map(|b| BrokerId(*b)).collect())
+                        .with_zk_version(*zk_version)
+                        .with_replicas(replicas.into_iter().map(BrokerId).collect())
+                })
+                .collect();
+            UpdateMetadataTopicState::default()
+                .with_topic_name(TopicName(StrBytes::from_string(name.clone())))
+                .with_topic_id(t.topic_id)
+                .with_partition_states(partitions)
+        })
+        .collect()
+}
+
+impl KafkaController {
+    /// Reads `/brokers/topics` (arming the child watch) and loads every topic's assignment
+    /// (adding a topic id where missing) and partition states (Kafka's
+    /// `initializeControllerContext`). New topics' partitions without a state are created.
+    async fn load_topics(&mut self) -> Result<(), KafkaZkError> {
+        let names = self.get_topics_watched().await?;
+        let mut fresh = Vec::new();
+        for name in names {
+            let Some(topic) = self.read_topic(&name).await? else {
+                continue;
+            };
+            let missing = topic.states.len() < topic.assignment.len();
+            if let Some(active) = &mut self.active {
+                active.topics.insert(name.clone(), topic);
+            }
+            if missing {
+                fresh.push(name);
+            }
+        }
+        if !fresh.is_empty() {
+            self.on_new_partition_creation(&fresh).await?;
+        }
+        Ok(())
+    }
+
+    async fn get_topics_watched(&self) -> Result<Vec<String>, KafkaZkError> {
+        match self
+            .zk
+            .zk()
+            .get_children(data::BROKER_TOPICS_PATH, true)
+            .await
+        {
+            Ok(c) => Ok(c),
+            Err(e) if e.is_no_node() => {
+                self.zk
+                    .zk()
+                    .create_recursive(data::BROKER_TOPICS_PATH)
+                    .await?;
+                Ok(self
+                    .zk
+                    .zk()
+                    .get_children(data::BROKER_TOPICS_PATH, true)
+                    .await?)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Reads one topic's assignment (writing a new topic id, fenced, if it has none) and its
+    /// existing partition states. `None` when the topic vanished.
+    async fn read_topic(&self, name: &str) -> Result<Option<ControllerTopic>, KafkaZkError> {
+        let Some(active) = &self.active else {
+            return Ok(None);
+        };
+        let path = data::topic_path(name);
+        let Some((bytes, stat)) = self.zk.zk().get_data_opt(&path, false).await? else {
+            return Ok(None);
+        };
+        let mut assignment =
+            TopicAssignmentZNode::decode(&bytes).map_err(|e| KafkaZkError::bad_data(&path, e))?;
+        let topic_id = match assignment.topic_id {
+            Some(id) => id,
+            None => {
+                let id = Uuid::new_v4();
+                assignment.topic_id = Some(id);
+                self.zk
+                    .controller_write(
+                        active.epoch_zk_version,
+                        MultiOp::SetData {
+                            path: path.clone(),
+                            data: assignment.encode(),
+                            version: Some(stat.version),
+                        },
+                    )
+                    .await?;
+                info!(topic = name, topic_id = %data::encode_topic_id(&id), "assigned a topic id");
+                id
+            }
+        };
+        let mut states = BTreeMap::new();
+        for &p in assignment.partitions.keys() {
+            let state_path = data::topic_partition_state_path(name, p);
+            if let Some((bytes, stat)) = self.zk.zk().get_data_opt(&state_path, false).await? {
+                let state = PartitionStateZNode::decode(&bytes)
+                    .map_err(|e| KafkaZkError::bad_data(&state_path, e))?;
+                states.insert(p, (state, stat.version));
+            }
+        }
+        Ok(Some(ControllerTopic {
+            topic_id,
+            assignment: assignment.partitions,
+            states,
+        }))
+    }
+
+    /// `/brokers/topics` children changed: re-arm the watch, load the new topics and create
+    /// their partitions (Kafka's `TopicChange` → `onNewPartitionCreation`).
+    async fn on_topic_change(&mut self) {
+        if !self.is_active() {
+            return;
+        }
+        let result: Result<(), KafkaZkError> = async {
+            let names = self.get_topics_watched().await?;
+            let known: Vec<String> = self
+                .active
+                .as_ref()
+                .map(|a| a.topics.keys().cloned().collect())
+                .unwrap_or_default();
+            let new: Vec<String> = names.into_iter().filter(|n| !known.contains(n)).collect();
+            let mut created = Vec::new();
+            for name in new {
+                if let Some(topic) = self.read_topic(&name).await? {
+                    info!(topic = %name, partitions = topic.assignment.len(), "new topic");
+                    if let Some(active) = &mut self.active {
+                        active.topics.insert(name.clone(), topic);
+                    }
+                    created.push(name);
+                }
+            }
+            if !created.is_empty() {
+                self.on_new_partition_creation(&created).await?;
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            warn!(error = %e, "could not process a /brokers/topics change");
+            if matches!(e, KafkaZkError::ControllerMoved(_)) {
+                self.maybe_resign().await;
+            }
+        }
+    }
+
+    /// Kafka's `onNewPartitionCreation` for partitions without a state: leader = first live
+    /// replica in assignment order, ISR = live replicas, leader epoch 0; the state znode is
+    /// created by a fenced write; then LeaderAndIsr (isNew) to the replicas and UpdateMetadata
+    /// to every live broker.
+    async fn on_new_partition_creation(&mut self, topics: &[String]) -> Result<(), KafkaZkError> {
+        let Some(active) = &self.active else {
+            return Ok(());
+        };
+        let epoch = active.epoch;
+        let epoch_zk_version = active.epoch_zk_version;
+        let mut created: Vec<(String, i32, PartitionStateZNode, i32)> = Vec::new();
+        for name in topics {
+            let Some(topic) = active.topics.get(name) else {
+                continue;
+            };
+            for (&p, replicas) in &topic.assignment {
+                if topic.states.contains_key(&p) {
+                    continue;
+                }
+                let live: Vec<i32> = replicas
+                    .iter()
+                    .copied()
+                    .filter(|r| active.live_brokers.contains_key(r))
+                    .collect();
+                let Some(&leader) = live.first() else {
+                    warn!(topic = %name, partition = p, ?replicas, "no live replica: partition stays new");
+                    continue;
+                };
+                let state = PartitionStateZNode {
+                    leader,
+                    leader_epoch: 0,
+                    isr: live,
+                    controller_epoch: epoch,
+                    leader_recovery_state: 0,
+                };
+                self.zk
+                    .zk()
+                    .create_recursive(&data::topic_partition_path(name, p))
+                    .await?;
+                let state_path = data::topic_partition_state_path(name, p);
+                match self
+                    .zk
+                    .controller_write(
+                        epoch_zk_version,
+                        MultiOp::Create {
+                            path: state_path.clone(),
+                            data: state.encode(),
+                            mode: CreateMode::Persistent,
+                        },
+                    )
+                    .await
+                {
+                    Ok(_) => created.push((name.clone(), p, state, 0)),
+                    Err(KafkaZkError::Zk(e)) if e.is_node_exists() => {
+                        // Already initialized (e.g. by a previous controller): take it.
+                        if let Some((bytes, stat)) =
+                            self.zk.zk().get_data_opt(&state_path, false).await?
+                        {
+                            if let Ok(s) = PartitionStateZNode::decode(&bytes) {
+                                created.push((name.clone(), p, s, stat.version));
+                            }
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        let Some(active) = &mut self.active else {
+            return Ok(());
+        };
+        for (name, p, state, version) in &created {
+            if let Some(t) = active.topics.get_mut(name) {
+                t.states.insert(*p, (state.clone(), *version));
+            }
+        }
+        if created.is_empty() {
+            return Ok(());
+        }
+        info!(
+            partitions = ?created.iter().map(|(t, p, s, _)| format!("{t}-{p} leader {}", s.leader)).collect::<Vec<_>>(),
+            "new partitions online"
+        );
+        if let Some(channel) = &active.channel {
+            // LeaderAndIsr to every live replica's broker, with its partitions.
+            let mut per_broker: BTreeMap<i32, Vec<(String, Uuid, LeaderAndIsrPartitionState)>> =
+                BTreeMap::new();
+            for (name, p, state, version) in &created {
+                let Some(t) = active.topics.get(name) else {
+                    continue;
+                };
+                let replicas = t.assignment.get(p).cloned().unwrap_or_default();
+                let ps = LeaderAndIsrPartitionState::default()
+                    .with_topic_name(TopicName(StrBytes::from_string(name.clone())))
+                    .with_partition_index(*p)
+                    .with_controller_epoch(state.controller_epoch)
+                    .with_leader(BrokerId(state.leader))
+                    .with_leader_epoch(state.leader_epoch)
+                    .with_isr(state.isr.iter().map(|b| BrokerId(*b)).collect())
+                    .with_partition_epoch(*version)
+                    .with_replicas(replicas.iter().map(|b| BrokerId(*b)).collect())
+                    .with_is_new(true);
+                for r in &replicas {
+                    if active.live_brokers.contains_key(r) {
+                        per_broker.entry(*r).or_default().push((
+                            name.clone(),
+                            t.topic_id,
+                            ps.clone(),
+                        ));
+                    }
+                }
+            }
+            for (broker, partitions) in per_broker {
+                channel.send_leader_and_isr(epoch, &active.live_brokers, broker, partitions);
+            }
+            let targets: Vec<i32> = active.live_brokers.keys().copied().collect();
+            let states = topic_states(&active.topics, Some(topics));
+            channel.send_update_metadata(epoch, &active.live_brokers, &targets, &states);
+        }
+        Ok(())
     }
 }

@@ -380,6 +380,8 @@ impl Majordomo {
                 .send(ControllerEvent::ControllerChange(kind));
         } else if path == data::BROKER_IDS_PATH {
             let _ = self.routes.controller.send(ControllerEvent::BrokerChange);
+        } else if path == data::BROKER_TOPICS_PATH {
+            let _ = self.routes.controller.send(ControllerEvent::TopicChange);
         } else if path == data::CONFIG_CHANGES_PATH {
             let _ = self.routes.config_manager.send(ConfigManagerEvent::Rescan);
         } else if path == data::FEATURE_PATH {

@@ -32,8 +32,10 @@ impl ApiVersionRange {
 /// 0.15.1 can decode (checked by a test below).
 pub const SUPPORTED_VERSIONS: &[ApiVersionRange] = &[
     ApiVersionRange::new(ApiKey::Metadata, 0, 12),
+    ApiVersionRange::new(ApiKey::LeaderAndIsr, 0, 7),
     ApiVersionRange::new(ApiKey::UpdateMetadata, 0, 8),
     ApiVersionRange::new(ApiKey::ApiVersions, 0, 3),
+    ApiVersionRange::new(ApiKey::CreateTopics, 0, 7),
 ];
 
 /// The advertised range of `api_key`, or `None` when the broker does not serve it.

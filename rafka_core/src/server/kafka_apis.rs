@@ -14,8 +14,10 @@ use crate::config::KafkaConfig;
 use crate::network::{Request, RequestHandler, Response, ResponseFuture};
 use crate::protocol::ApiKey;
 
+use super::admin_manager::AdminManager;
 use super::apis;
 use super::metadata_cache::MetadataCache;
+use super::replica_manager::ReplicaManager;
 
 /// What request handlers share.
 #[derive(Debug, Clone)]
@@ -29,6 +31,8 @@ pub struct ApisContext {
 pub struct KafkaApis {
     context: Arc<ApisContext>,
     metadata_cache: Arc<MetadataCache>,
+    replica_manager: Option<Arc<ReplicaManager>>,
+    admin_manager: Option<Arc<AdminManager>>,
 }
 
 impl KafkaApis {
@@ -43,7 +47,23 @@ impl KafkaApis {
         KafkaApis {
             context: Arc::new(context),
             metadata_cache,
+            replica_manager: None,
+            admin_manager: None,
         }
+    }
+
+    /// Adds the admin manager (CreateTopics, Metadata auto-creation). Without one,
+    /// CreateTopics answers NOT_CONTROLLER and Metadata never auto-creates.
+    pub fn with_admin_manager(mut self, admin_manager: Arc<AdminManager>) -> Self {
+        self.admin_manager = Some(admin_manager);
+        self
+    }
+
+    /// Adds the replica manager that LeaderAndIsr feeds (without one, LeaderAndIsr answers
+    /// UNKNOWN_SERVER_ERROR).
+    pub fn with_replica_manager(mut self, replica_manager: Arc<ReplicaManager>) -> Self {
+        self.replica_manager = Some(replica_manager);
+        self
     }
 
     pub fn context(&self) -> &Arc<ApisContext> {
@@ -58,13 +78,29 @@ impl KafkaApis {
     pub async fn handle_request(
         context: Arc<ApisContext>,
         metadata_cache: Arc<MetadataCache>,
+        replica_manager: Option<Arc<ReplicaManager>>,
+        admin_manager: Option<Arc<AdminManager>>,
         request: Request,
     ) -> Response {
         let parsed = &request.parsed;
         match parsed.api_key() {
             ApiKey::ApiVersions => apis::api_versions::handle(&context, parsed),
             ApiKey::Metadata => {
-                apis::metadata::handle(&context, &metadata_cache, &request.connection, parsed)
+                apis::metadata::handle(
+                    &context,
+                    &metadata_cache,
+                    admin_manager.as_deref(),
+                    &request.connection,
+                    parsed,
+                )
+                .await
+            }
+            ApiKey::CreateTopics => {
+                apis::create_topics::handle(admin_manager.as_deref(), parsed).await
+            }
+            ApiKey::LeaderAndIsr => {
+                apis::leader_and_isr::handle(&metadata_cache, replica_manager.as_deref(), parsed)
+                    .await
             }
             ApiKey::UpdateMetadata => {
                 apis::update_metadata::handle(&context, &metadata_cache, parsed)
@@ -86,6 +122,8 @@ impl RequestHandler for KafkaApis {
         Box::pin(Self::handle_request(
             Arc::clone(&self.context),
             Arc::clone(&self.metadata_cache),
+            self.replica_manager.clone(),
+            self.admin_manager.clone(),
             request,
         ))
     }

@@ -23,8 +23,10 @@ use crate::majordomo::{
     load_features, Majordomo, MajordomoHandle, MajordomoInit, MajordomoMessage, MajordomoRoutes,
 };
 use crate::network::{SocketServer, SocketServerConfig, SocketServerError};
+use crate::server::admin_manager::AdminManager;
 use crate::server::kafka_apis::{ApisContext, KafkaApis};
 use crate::server::metadata_cache::MetadataCache;
+use crate::server::replica_manager::ReplicaManager;
 use crate::zk::connect_string::{ZkConnectString, ZkConnectStringError};
 use crate::zk::kafka_zk_client::{now_ms, KafkaZkClient, KafkaZkError};
 use crate::zk::zk_data::{self as data, BrokerInfo, ConfigType};
@@ -271,13 +273,20 @@ impl KafkaServer {
 
         // 22. start processing requests.
         let metadata_cache = Arc::new(MetadataCache::new(broker_id, handle.subscribe_metadata()));
-        let apis = KafkaApis::with_metadata_cache(
-            ApisContext {
-                broker_id,
-                config: Arc::new(effective),
-            },
-            metadata_cache,
-        );
+        let config = Arc::new(effective);
+        let admin_manager = Arc::new(AdminManager::new(
+            zk.clone(),
+            handle.subscribe_metadata(),
+            Arc::clone(&config),
+            Arc::clone(&metadata_cache),
+        ));
+        let apis =
+            KafkaApis::with_metadata_cache(ApisContext { broker_id, config }, metadata_cache)
+                .with_replica_manager(Arc::new(ReplicaManager::new(
+                    broker_id,
+                    log_manager.clone(),
+                )))
+                .with_admin_manager(admin_manager);
         socket_server.start_processing(Arc::new(apis))?;
 
         // 23. running.

@@ -1,6 +1,7 @@
 //! The broker server: startup/shutdown sequence, lifecycle state, identity files and dynamic
 //! config processing (Kafka's `kafka.server` package).
 
+pub mod admin_manager;
 pub mod apis;
 pub mod broker_state;
 pub mod dynamic_config_manager;
@@ -8,6 +9,7 @@ pub mod kafka_apis;
 pub mod kafka_server;
 pub mod meta_properties;
 pub mod metadata_cache;
+pub mod replica_manager;
 
 pub use broker_state::BrokerState;
 pub use kafka_server::{KafkaServer, StartupError};

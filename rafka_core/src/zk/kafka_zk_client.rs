@@ -38,7 +38,7 @@ pub enum KafkaZkError {
 }
 
 impl KafkaZkError {
-    fn bad_data(path: &str, reason: impl std::fmt::Display) -> KafkaZkError {
+    pub(crate) fn bad_data(path: &str, reason: impl std::fmt::Display) -> KafkaZkError {
         KafkaZkError::BadData {
             path: path.to_string(),
             reason: reason.to_string(),

@@ -1,5 +1,6 @@
 //! ZooKeeper access: Kafka's znode formats, the session task and Kafka-level operations.
 
+pub mod admin_zk_client;
 pub mod connect_string;
 pub mod error;
 pub mod kafka_zk_client;

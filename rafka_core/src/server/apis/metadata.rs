@@ -4,28 +4,39 @@
 //! - Brokers: the live brokers that have an endpoint on the listener the request came in on,
 //!   with that endpoint's host/port (and rack from v1).
 //! - Cluster id (v2+), controller id (v1+, −1 when the cache knows none).
-//! - Topics: no topic exists yet (topic creation comes with its own issue): "all topics"
-//!   answers an empty list, each requested name UNKNOWN_TOPIC_OR_PARTITION, each requested
-//!   topic id (v12) UNKNOWN_TOPIC_ID. Topic names are null or topic ids set before v12 →
+//! - Topics: from the cache's partition states ("all topics" = every cached topic); an unknown
+//!   name → UNKNOWN_TOPIC_OR_PARTITION, or, when auto-creation is allowed, created through the
+//!   admin path and answered LEADER_NOT_AVAILABLE (creation errors such as
+//!   INVALID_REPLICATION_FACTOR are returned as is); an invalid name → INVALID_TOPIC_EXCEPTION;
+//!   an unknown topic id (v12) → UNKNOWN_TOPIC_ID. (REPLICA_NOT_AVAILABLE for v0 is not done.) Topic names are null or topic ids set before v12 →
 //!   INVALID_REQUEST for every requested topic, as Kafka's error response does.
 //! - Authorized operations stay at Kafka's "not requested" value (−2^31): no authorizer yet.
 //!
 //! Every field is set only in the versions that have it (kafka-protocol refuses to encode a
 //! non-default value in a version without the field).
 
-use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponseTopic};
-use kafka_protocol::messages::{MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
+
+use crate::cluster::TopicPartition;
 
 use crate::network::{ConnectionContext, Response};
 use crate::protocol::{ParsedRequest, ResponseError};
+use crate::server::admin_manager::AdminManager;
 use crate::server::kafka_apis::ApisContext;
-use crate::server::metadata_cache::MetadataCache;
+use crate::server::metadata_cache::{MetadataCache, MetadataSnapshot};
+use crate::zk::admin_zk_client::validate_topic_name;
 
-/// Answers one Metadata request.
-pub fn handle(
-    _context: &ApisContext,
+/// Answers one Metadata request; unknown topics are auto-created through `admin` when the
+/// broker (`auto.create.topics.enable`) and the request (v4+ flag) allow it.
+pub async fn handle(
+    context: &ApisContext,
     cache: &MetadataCache,
+    admin: Option<&AdminManager>,
     connection: &ConnectionContext,
     request: &ParsedRequest,
 ) -> Response {
@@ -36,12 +47,26 @@ pub fn handle(
             return Response::CloseConnection;
         }
     };
-    let response = response_body(
-        cache,
-        &connection.listener_name,
-        &body,
-        request.api_version(),
-    );
+    let version = request.api_version();
+    let mut response = response_body(cache, &connection.listener_name, &body, version);
+    let auto_create = body.allow_auto_topic_creation
+        && context
+            .config
+            .get_bool("auto.create.topics.enable")
+            .unwrap_or(true);
+    for topic in &mut response.topics {
+        if topic.error_code != ResponseError::UnknownTopicOrPartition.code() {
+            continue;
+        }
+        let Some(name) = topic.name.as_ref().map(|n| n.to_string()) else {
+            continue;
+        };
+        if validate_topic_name(&name).is_err() {
+            topic.error_code = ResponseError::InvalidTopicException.code();
+        } else if let (true, Some(admin)) = (auto_create, admin) {
+            topic.error_code = admin.auto_create(&name).await.code();
+        }
+    }
     match request.encode_response(&response) {
         Ok(payload) => Response::Send(payload),
         Err(e) => {
@@ -91,7 +116,19 @@ pub fn response_body(
         None => true,
         Some(t) => version == 0 && t.is_empty(),
     };
-    if !all_topics {
+    if all_topics {
+        let mut names: Vec<&String> = snapshot
+            .partition_states
+            .keys()
+            .map(|tp| &tp.topic)
+            .collect();
+        names.dedup();
+        for name in names {
+            if let Some(t) = topic_metadata(&snapshot, name, listener, version) {
+                topics.push(t);
+            }
+        }
+    } else {
         let mut seen_names: Vec<&TopicName> = Vec::new();
         for t in request.topics.iter().flatten() {
             match &t.name {
@@ -100,18 +137,29 @@ pub fn response_body(
                         continue;
                     }
                     seen_names.push(name);
-                    topics.push(unknown_topic(
-                        version,
-                        ResponseError::UnknownTopicOrPartition,
-                        Some(name.clone()),
-                    ));
+                    match topic_metadata(&snapshot, name.as_str(), listener, version) {
+                        Some(t) => topics.push(t),
+                        None => topics.push(unknown_topic(
+                            version,
+                            ResponseError::UnknownTopicOrPartition,
+                            Some(name.clone()),
+                        )),
+                    }
                 }
                 None if !t.topic_id.is_nil() => {
-                    // v12 lookup by id: no topic id is known yet.
-                    topics.push(
-                        unknown_topic(version, ResponseError::UnknownTopicId, None)
-                            .with_topic_id(t.topic_id),
-                    );
+                    // v12 lookup by id.
+                    let name = snapshot
+                        .topic_ids
+                        .iter()
+                        .find(|(_, id)| **id == *t.topic_id.as_bytes())
+                        .map(|(n, _)| n.clone());
+                    match name.and_then(|n| topic_metadata(&snapshot, &n, listener, version)) {
+                        Some(found) => topics.push(found),
+                        None => topics.push(
+                            unknown_topic(version, ResponseError::UnknownTopicId, None)
+                                .with_topic_id(t.topic_id),
+                        ),
+                    }
                 }
                 None => {}
             }
@@ -128,6 +176,64 @@ pub fn response_body(
         response = response.with_cluster_id(cache.cluster_id().map(StrBytes::from_string));
     }
     response
+}
+
+/// One cached topic (Kafka's `ZkMetadataCache.getPartitionMetadata`): per partition the
+/// leader (−1 with LEADER_NOT_AVAILABLE when it is not alive, LISTENER_NOT_FOUND when it has
+/// no endpoint on `listener`), leader epoch (v7+), replicas, ISR, offline replicas (v5+);
+/// topic id v10+. `None` when the cache has no partition of `name`.
+fn topic_metadata(
+    snapshot: &MetadataSnapshot,
+    name: &str,
+    listener: &str,
+    version: i16,
+) -> Option<MetadataResponseTopic> {
+    let start = TopicPartition::new(name.to_string(), i32::MIN);
+    let partitions: Vec<MetadataResponsePartition> = snapshot
+        .partition_states
+        .range(start..)
+        .take_while(|(tp, _)| tp.topic == name)
+        .map(|(tp, state)| {
+            let (leader, error) = match snapshot.alive_brokers.get(&state.leader) {
+                None => (-1, ResponseError::LeaderNotAvailable.code()),
+                Some(b) if !b.endpoints.contains_key(listener) => {
+                    let e = if version >= 6 {
+                        ResponseError::ListenerNotFound
+                    } else {
+                        ResponseError::LeaderNotAvailable
+                    };
+                    (-1, e.code())
+                }
+                Some(_) => (state.leader, 0),
+            };
+            let ids = |v: &[i32]| v.iter().map(|b| BrokerId(*b)).collect::<Vec<_>>();
+            let mut p = MetadataResponsePartition::default()
+                .with_error_code(error)
+                .with_partition_index(tp.partition)
+                .with_leader_id(BrokerId(leader))
+                .with_replica_nodes(ids(&state.replicas))
+                .with_isr_nodes(ids(&state.isr));
+            if version >= 7 {
+                p = p.with_leader_epoch(state.leader_epoch);
+            }
+            if version >= 5 {
+                p = p.with_offline_replicas(ids(&state.offline_replicas));
+            }
+            p
+        })
+        .collect();
+    if partitions.is_empty() {
+        return None;
+    }
+    let mut topic = MetadataResponseTopic::default()
+        .with_name(Some(TopicName(StrBytes::from_string(name.to_string()))))
+        .with_partitions(partitions);
+    if version >= 10 {
+        if let Some(id) = snapshot.topic_ids.get(name) {
+            topic = topic.with_topic_id(Uuid::from_bytes(*id));
+        }
+    }
+    Some(topic)
 }
 
 fn unknown_topic(
@@ -260,8 +366,16 @@ mod tests {
             .unwrap();
         body.encode(&mut buf, version).unwrap();
         let parsed = parse_request(buf.freeze()).unwrap();
-        let Response::Send(mut payload) = handle(&context(), cache, &connection(listener), &parsed)
-        else {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let Response::Send(mut payload) = runtime.block_on(handle(
+            &context(),
+            cache,
+            None,
+            &connection(listener),
+            &parsed,
+        )) else {
             panic!("no response for v{version}");
         };
         let rh = ResponseHeader::decode(

@@ -3,5 +3,7 @@
 //! returns a [`crate::network::Response`].
 
 pub mod api_versions;
+pub mod create_topics;
+pub mod leader_and_isr;
 pub mod metadata;
 pub mod update_metadata;

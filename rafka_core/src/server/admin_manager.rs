@@ -1,0 +1,223 @@
+//! `AdminManager`: topic creation for CreateTopics and Metadata auto-creation (Kafka's
+//! `ZkAdminManager.createTopics` + `AutoTopicCreationManager` in ZK mode). The broker writes
+//! the topic itself through the admin path (`zk/admin_zk_client.rs`); the controller creates
+//! the partitions from its `/brokers/topics` watch and UpdateMetadata brings them into the
+//! local `MetadataCache`, which is what CreateTopics waits for.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::ResponseError;
+use tokio::sync::watch;
+use tracing::info;
+use uuid::Uuid;
+
+use crate::config::KafkaConfig;
+use crate::majordomo::BrokerMetadata;
+use crate::server::metadata_cache::MetadataCache;
+use crate::zk::admin_zk_client::{self as admin, AdminError};
+use crate::zk::KafkaZkClient;
+
+/// A created (or validated) topic.
+#[derive(Clone, Debug)]
+pub struct CreatedTopic {
+    pub topic_id: Option<Uuid>,
+    pub assignment: BTreeMap<i32, Vec<i32>>,
+    pub configs: BTreeMap<String, String>,
+}
+
+/// See the module doc.
+#[derive(Debug)]
+pub struct AdminManager {
+    zk: KafkaZkClient,
+    broker_metadata: watch::Receiver<Arc<BrokerMetadata>>,
+    config: Arc<KafkaConfig>,
+    cache: Arc<MetadataCache>,
+}
+
+/// The Kafka error code and message of an admin failure.
+pub fn admin_error(e: &AdminError) -> (ResponseError, String) {
+    let code = match e {
+        AdminError::InvalidTopic(_) => ResponseError::InvalidTopicException,
+        AdminError::TopicExists(_) => ResponseError::TopicAlreadyExists,
+        AdminError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
+        AdminError::InvalidReplicationFactor(_) => ResponseError::InvalidReplicationFactor,
+        AdminError::InvalidReplicaAssignment(_) => ResponseError::InvalidReplicaAssignment,
+        AdminError::InvalidConfig(_) => ResponseError::InvalidConfig,
+        AdminError::InvalidRequest(_) => ResponseError::InvalidRequest,
+        AdminError::Zk(_) => ResponseError::UnknownServerError,
+    };
+    (code, e.to_string())
+}
+
+impl AdminManager {
+    pub fn new(
+        zk: KafkaZkClient,
+        broker_metadata: watch::Receiver<Arc<BrokerMetadata>>,
+        config: Arc<KafkaConfig>,
+        cache: Arc<MetadataCache>,
+    ) -> AdminManager {
+        AdminManager {
+            zk,
+            broker_metadata,
+            config,
+            cache,
+        }
+    }
+
+    /// Whether this broker is the active controller (CreateTopics' ZK-mode requirement).
+    pub fn is_controller(&self) -> bool {
+        self.broker_metadata.borrow().is_controller()
+    }
+
+    pub fn config(&self) -> &KafkaConfig {
+        &self.config
+    }
+
+    fn alive_brokers(&self) -> Vec<i32> {
+        self.cache
+            .snapshot()
+            .alive_brokers
+            .keys()
+            .copied()
+            .collect()
+    }
+
+    /// One CreateTopics entry (`ZkAdminManager.createTopics`): checks, placement, validation,
+    /// and unless `validate_only` the admin-path write.
+    pub async fn create_topic(
+        &self,
+        topic: &CreatableTopic,
+        validate_only: bool,
+    ) -> Result<CreatedTopic, AdminError> {
+        let name = topic.name.to_string();
+        admin::validate_topic_name(&name)?;
+        if self
+            .cache
+            .snapshot()
+            .partition_states
+            .keys()
+            .any(|tp| tp.topic == name)
+        {
+            return Err(AdminError::TopicExists(format!(
+                "Topic '{name}' already exists."
+            )));
+        }
+        let mut configs = BTreeMap::new();
+        for c in &topic.configs {
+            match &c.value {
+                Some(v) => {
+                    configs.insert(c.name.to_string(), v.to_string());
+                }
+                None => {
+                    return Err(AdminError::InvalidConfig(format!(
+                        "Null value not supported for topic configs: {}",
+                        c.name
+                    )))
+                }
+            }
+        }
+        if (topic.num_partitions != -1 || topic.replication_factor != -1)
+            && !topic.assignments.is_empty()
+        {
+            return Err(AdminError::InvalidRequest(
+                "Both numPartitions or replicationFactor and replicasAssignments were set. \
+                 Both cannot be used at the same time."
+                    .into(),
+            ));
+        }
+        let assignment = if topic.assignments.is_empty() {
+            let partitions = if topic.num_partitions == -1 {
+                self.config.get_int("num.partitions").unwrap_or(1)
+            } else {
+                topic.num_partitions
+            };
+            let rf = if topic.replication_factor == -1 {
+                self.config
+                    .get_short("default.replication.factor")
+                    .unwrap_or(1)
+            } else {
+                topic.replication_factor
+            };
+            admin::assign_replicas_to_brokers(&self.alive_brokers(), partitions, rf, None)?
+        } else {
+            let mut a = BTreeMap::new();
+            for r in &topic.assignments {
+                a.insert(
+                    r.partition_index,
+                    r.broker_ids.iter().map(|b| b.0).collect::<Vec<i32>>(),
+                );
+            }
+            let known = self.alive_brokers();
+            if let Some(unknown) = a.values().flatten().find(|b| !known.contains(b)) {
+                return Err(AdminError::InvalidReplicaAssignment(format!(
+                    "Unknown broker(s) in replica assignment: {unknown}."
+                )));
+            }
+            a
+        };
+        if validate_only {
+            admin::validate_topic_create(&self.zk, &name, &assignment, &configs).await?;
+            return Ok(CreatedTopic {
+                topic_id: None,
+                assignment,
+                configs,
+            });
+        }
+        let id =
+            admin::create_topic_with_assignment(&self.zk, &name, &configs, &assignment).await?;
+        info!(topic = %name, partitions = assignment.len(), topic_id = %crate::zk::zk_data::encode_topic_id(&id), "topic created");
+        Ok(CreatedTopic {
+            topic_id: Some(id),
+            assignment,
+            configs,
+        })
+    }
+
+    /// Metadata auto-creation (`createTopicsInZk` with timeout 0): `num.partitions` and
+    /// `default.replication.factor`; success or "already exists" → LEADER_NOT_AVAILABLE.
+    pub async fn auto_create(&self, name: &str) -> ResponseError {
+        let topic = CreatableTopic::default()
+            .with_name(kafka_protocol::messages::TopicName(
+                kafka_protocol::protocol::StrBytes::from_string(name.to_string()),
+            ))
+            .with_num_partitions(-1)
+            .with_replication_factor(-1);
+        match self.create_topic(&topic, false).await {
+            Ok(_) => ResponseError::LeaderNotAvailable,
+            Err(AdminError::TopicExists(_)) => ResponseError::LeaderNotAvailable,
+            Err(e) => {
+                info!(topic = name, error = %e, "auto topic creation failed");
+                admin_error(&e).0
+            }
+        }
+    }
+
+    /// Waits (bounded by `timeout`) until every partition of `name` is in the local cache
+    /// with a leader (the topic purgatory's completion condition).
+    pub async fn wait_for_partitions(
+        &self,
+        name: &str,
+        partitions: usize,
+        timeout: Duration,
+    ) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let snapshot = self.cache.snapshot();
+            let ready = snapshot
+                .partition_states
+                .iter()
+                .filter(|(tp, s)| tp.topic == name && s.leader >= 0)
+                .count();
+            if ready >= partitions {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
