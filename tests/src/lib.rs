@@ -12,12 +12,16 @@
 //! (`cargo nextest run --workspace` / `cargo test --workspace` build it).
 
 pub mod broker;
+pub mod kcat;
 pub mod util;
 pub mod zookeeper;
 
 pub use broker::{
     rafka_bin, run_binary_to_completion, run_rafka, BrokerBuilder, BrokerProcess,
     BROKER_STOP_TIMEOUT,
+};
+pub use kcat::{
+    kcat_brokers, kcat_metadata, kcat_partitions, kcat_wait_for_brokers, KcatPartition, KCAT,
 };
 pub use util::{
     free_port, poll_until, poll_until_async, port_is_open, tail, wait_for, wait_for_async,

@@ -2,50 +2,27 @@
 //! brokers learn the cluster only from the controller's UpdateMetadata, so every check waits
 //! (bounded) for it to arrive.
 
-use std::process::Command;
 use std::time::Duration;
 
-use rafka_tests::{poll_until, wait_for_znode, zk_client, BrokerProcess, EmbeddedZookeeper};
+use rafka_tests::{
+    kcat_brokers, kcat_metadata, poll_until, wait_for_znode, zk_client, BrokerProcess,
+    EmbeddedZookeeper,
+};
 
-const KCAT: &str = "/usr/bin/kcat";
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// Session timeout (6 s, the harness default) + controller reaction + slack.
 const FAILOVER_TIMEOUT: Duration = Duration::from_secs(40);
 
-/// `(broker id, host:port)` pairs and the controller id from `kcat -L -J`, or `None` if kcat
-/// failed or printed no JSON.
-fn kcat_metadata(bootstrap: &str) -> Option<(Vec<(i64, String)>, i64)> {
-    assert!(
-        std::path::Path::new(KCAT).is_file(),
-        "{KCAT} is missing: run scripts/install-deps.sh (installs Debian's kcat)"
-    );
-    let out = Command::new(KCAT)
-        .args(["-b", bootstrap, "-L", "-J", "-m", "5"])
-        .output()
-        .expect("run kcat");
-    if !out.status.success() {
-        return None;
-    }
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-    let mut brokers: Vec<(i64, String)> = json["brokers"]
-        .as_array()?
-        .iter()
-        .map(|b| {
-            (
-                b["id"].as_i64().unwrap_or(-100),
-                b["name"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect();
-    brokers.sort();
-    Some((brokers, json["controllerid"].as_i64()?))
+/// `(broker id, host:port)` pairs and the controller id from `kcat -L -J`.
+fn kcat_cluster(bootstrap: &str) -> Option<(Vec<(i64, String)>, i64)> {
+    kcat_brokers(&kcat_metadata(bootstrap, None)?)
 }
 
 /// Polls `kcat` until the broker list equals `want` (and a controller is named).
 fn wait_for_brokers(bootstrap: &str, want: &[(i64, String)], timeout: Duration) -> i64 {
     let mut last = None;
     let got = poll_until(timeout, Duration::from_millis(250), || {
-        let m = kcat_metadata(bootstrap);
+        let m = kcat_cluster(bootstrap);
         last = m.clone();
         m.filter(|(brokers, controller)| brokers == want && *controller >= 0)
     });

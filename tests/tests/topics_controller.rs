@@ -4,62 +4,28 @@
 //! `partition.metadata`) and UpdateMetadata (so `kcat -L` lists it). Real ZooKeeper, real
 //! broker processes; every wait is bounded.
 
-use std::process::Command;
 use std::time::Duration;
 
 use rafka_tests::zookeeper_client::{Acls, Client, CreateMode};
 use rafka_tests::{
-    get_znode_json, poll_until, wait_for_znode, zk_client, BrokerProcess, EmbeddedZookeeper,
+    get_znode_json, kcat_partitions, kcat_wait_for_brokers, poll_until, wait_for_znode, zk_client,
+    BrokerProcess, EmbeddedZookeeper,
 };
 
-const KCAT: &str = "/usr/bin/kcat";
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `(partition, leader, sorted replicas, sorted isr)`.
 type PartitionRow = (i64, i64, Vec<i64>, Vec<i64>);
 
-/// `(partition, leader, replicas, isr)` of `topic` from `kcat -L -J -t topic`, once every
-/// partition has a leader.
+/// The partitions of `topic` from `kcat -L -J -t topic`, once every partition has a leader.
 fn kcat_topic(bootstrap: &str, topic: &str) -> Option<Vec<PartitionRow>> {
-    let out = Command::new(KCAT)
-        .args(["-b", bootstrap, "-L", "-J", "-t", topic, "-m", "5"])
-        .output()
-        .expect("run kcat");
-    if !out.status.success() {
-        return None;
-    }
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-    let t = json["topics"]
-        .as_array()?
-        .iter()
-        .find(|t| t["topic"] == topic)?;
-    if t.get("error").is_some() {
-        return None;
-    }
-    let ids = |v: &serde_json::Value, key: &str| -> Vec<i64> {
-        let mut out: Vec<i64> = v
-            .as_array()
+    let parts = kcat_partitions(bootstrap, topic)?;
+    parts.iter().all(|p| p.leader >= 0).then(|| {
+        parts
             .into_iter()
-            .flatten()
-            .filter_map(|r| r[key].as_i64())
-            .collect();
-        out.sort_unstable();
-        out
-    };
-    let mut parts: Vec<PartitionRow> = t["partitions"]
-        .as_array()?
-        .iter()
-        .map(|p| {
-            (
-                p["partition"].as_i64().unwrap_or(-100),
-                p["leader"].as_i64().unwrap_or(-100),
-                ids(&p["replicas"], "id"),
-                ids(&p["isrs"], "id"),
-            )
-        })
-        .collect();
-    parts.sort();
-    (!parts.is_empty() && parts.iter().all(|p| p.1 >= 0)).then_some(parts)
+            .map(|p| (p.partition, p.leader, p.replicas, p.isr))
+            .collect()
+    })
 }
 
 async fn create_assignment(client: &Client, topic: &str, assignment: serde_json::Value) {
@@ -169,15 +135,11 @@ async fn replication_factor_two_creates_the_log_on_both_brokers() {
     wait_for_znode(&client, "/brokers/ids/2", TIMEOUT).await;
     // Both must be live at the controller before the topic appears, or the late one would
     // not be in the ISR: wait until kcat lists both brokers.
-    let both_listed = poll_until(TIMEOUT, Duration::from_millis(250), || {
-        let out = Command::new(KCAT)
-            .args(["-b", &b1.bootstrap_servers(), "-L", "-m", "5"])
-            .output()
-            .ok()?;
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        text.contains(" 2 brokers:").then_some(())
-    });
-    assert!(both_listed.is_some(), "{}", b1.logs());
+    assert!(
+        kcat_wait_for_brokers(&b1.bootstrap_servers(), 2, TIMEOUT),
+        "{}",
+        b1.logs()
+    );
 
     create_assignment(&client, "rf2", serde_json::json!({"0": [2, 1]})).await;
     let topic_id = wait_topic_id(&client, "rf2").await;

@@ -4,47 +4,25 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
 use std::time::Duration;
 
 use rafka_tests::{
-    get_znode_json, poll_until, wait_for_znode, zk_client, znode_children, BrokerProcess,
-    EmbeddedZookeeper,
+    get_znode_json, kcat_partitions, kcat_wait_for_brokers, poll_until, wait_for_znode, zk_client,
+    znode_children, BrokerProcess, EmbeddedZookeeper,
 };
 
-const KCAT: &str = "/usr/bin/kcat";
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-/// `(partition, leader, isr)` rows of `topic` from `kcat -L -J -t`, if it has partitions.
-fn kcat_partitions(bootstrap: &str, topic: &str) -> Option<Vec<(i64, i64, Vec<i64>)>> {
-    let out = Command::new(KCAT)
-        .args(["-b", bootstrap, "-L", "-J", "-t", topic, "-m", "5"])
-        .output()
-        .expect("run kcat");
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-    let t = json["topics"]
-        .as_array()?
-        .iter()
-        .find(|t| t["topic"] == topic)?;
-    let mut rows: Vec<(i64, i64, Vec<i64>)> = t["partitions"]
-        .as_array()?
-        .iter()
-        .map(|p| {
-            let isr = p["isrs"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|r| r["id"].as_i64())
-                .collect();
-            (
-                p["partition"].as_i64().unwrap_or(-1),
-                p["leader"].as_i64().unwrap_or(-1),
-                isr,
-            )
-        })
-        .collect();
-    rows.sort();
-    (!rows.is_empty()).then_some(rows)
+/// `(partition, leader, sorted isr)` rows of `topic` from `kcat -L -J -t`, if it has
+/// partitions.
+fn kcat_rows(bootstrap: &str, topic: &str) -> Option<Vec<(i64, i64, Vec<i64>)>> {
+    let parts = kcat_partitions(bootstrap, topic)?;
+    Some(
+        parts
+            .into_iter()
+            .map(|p| (p.partition, p.leader, p.isr))
+            .collect(),
+    )
 }
 
 fn put_str(buf: &mut Vec<u8>, s: &str) {
@@ -128,7 +106,7 @@ async fn metadata_auto_creates_with_num_partitions() {
 
     // kcat -L -t asks for the topic with auto-creation allowed; it exists afterwards.
     let rows = poll_until(TIMEOUT, Duration::from_millis(250), || {
-        kcat_partitions(&b.bootstrap_servers(), "newtopic")
+        kcat_rows(&b.bootstrap_servers(), "newtopic")
             .filter(|r| r.len() == 3 && r.iter().all(|p| p.1 == 3))
     })
     .unwrap_or_else(|| panic!("newtopic never appeared\n{}", b.logs()));
@@ -187,16 +165,7 @@ async fn create_topics_validates_creates_and_waits() {
     wait_for_znode(&client, "/brokers/ids/1", TIMEOUT).await;
     // The controller must know itself (UpdateMetadata) before placement can use it.
     assert!(
-        poll_until(TIMEOUT, Duration::from_millis(200), || {
-            let out = Command::new(KCAT)
-                .args(["-b", &b.bootstrap_servers(), "-L", "-m", "5"])
-                .output()
-                .ok()?;
-            String::from_utf8_lossy(&out.stdout)
-                .contains("1 brokers:")
-                .then_some(())
-        })
-        .is_some(),
+        kcat_wait_for_brokers(&b.bootstrap_servers(), 1, TIMEOUT),
         "{}",
         b.logs()
     );
@@ -211,7 +180,7 @@ async fn create_topics_validates_creates_and_waits() {
     // Real creation answers once the partitions are in the metadata cache.
     let r = create_topics(b.port(), &[NewTopic("ct", 3, 1)], 10_000, false);
     assert_eq!(r, vec![("ct".to_string(), NONE, None)], "{}", b.logs());
-    let rows = kcat_partitions(&b.bootstrap_servers(), "ct").expect("ct listed at once");
+    let rows = kcat_rows(&b.bootstrap_servers(), "ct").expect("ct listed at once");
     assert_eq!(
         rows,
         vec![(0, 1, vec![1]), (1, 1, vec![1]), (2, 1, vec![1])]
