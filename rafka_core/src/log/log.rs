@@ -449,6 +449,30 @@ impl Log {
             .ok_or_else(|| self.no_segments())
     }
 
+    /// The tail shared by leader and follower appends: roll if needed, append the validated
+    /// bytes to the active segment, advance the log end offset, flush per `flush.messages`.
+    fn append_to_active(
+        &mut self,
+        bytes: &[u8],
+        first_offset: i64,
+        last_offset: i64,
+        max_timestamp: i64,
+        offset_of_max_timestamp: i64,
+        now_ms: i64,
+    ) -> Result<(), LogError> {
+        self.maybe_roll(
+            bytes.len(),
+            max_timestamp,
+            first_offset,
+            last_offset,
+            now_ms,
+        )?;
+        self.active_mut()?
+            .append(last_offset, max_timestamp, offset_of_max_timestamp, bytes)?;
+        self.log_end_offset = last_offset + 1;
+        self.maybe_flush_by_messages(now_ms)
+    }
+
     fn active_mut(&mut self) -> Result<&mut LogSegment, LogError> {
         // The error is built only on the (impossible in practice) empty path: this runs twice
         // per append, so nothing may be allocated here.
@@ -694,22 +718,14 @@ impl Log {
                 }
             };
 
-        let appended = &records[..valid_bytes];
-        self.maybe_roll(
-            valid_bytes,
-            max_timestamp,
+        self.append_to_active(
+            &records[..valid_bytes],
             first_offset,
-            last_offset,
-            now_ms,
-        )?;
-        self.active_mut()?.append(
             last_offset,
             max_timestamp,
             offset_of_max_timestamp,
-            appended,
+            now_ms,
         )?;
-        self.log_end_offset = last_offset + 1;
-        self.maybe_flush_by_messages(now_ms)?;
         Ok(LogAppendInfo {
             first_offset,
             last_offset,
@@ -794,21 +810,14 @@ impl Log {
                 max: self.config.segment_bytes,
             });
         }
-        self.maybe_roll(
-            valid_bytes,
-            max_timestamp,
+        self.append_to_active(
+            &records[..valid_bytes],
             first_offset,
-            last_offset,
-            now_ms,
-        )?;
-        self.active_mut()?.append(
             last_offset,
             max_timestamp,
             offset_of_max_timestamp,
-            &records[..valid_bytes],
+            now_ms,
         )?;
-        self.log_end_offset = last_offset + 1;
-        self.maybe_flush_by_messages(now_ms)?;
         Ok(LogAppendInfo {
             first_offset,
             last_offset,
