@@ -1,65 +1,52 @@
-//! Fuzzes what a connection does with client bytes: split frames, parse each request (api key
-//! peek, version admission, header), dispatch it through `KafkaApis` (body decode, response
-//! encode). Any panic or abort is a finding.
+//! Fuzzes what a connection does with client bytes (see `rafka_fuzz::Harness`): split frames,
+//! parse each request, decode its body at every version of its key, dispatch it through
+//! `KafkaApis` (body decode, handling, response encode). Any panic or abort is a finding.
+//!
+//! With `RAFKA_FUZZ_SEED_DIR=DIR` set, the target first checks the generated seed frames
+//! (`rafka_fuzz::seeds`, one per api key and version of `SUPPORTED_VERSIONS`) against the
+//! parser and writes them into DIR; libFuzzer reads its corpus directories only after this,
+//! so DIR can be one of them (scripts/fuzz.sh does that).
 #![no_main]
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
-use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use rafka_core::cluster::SecurityProtocol;
-use rafka_core::config::KafkaConfig;
-use rafka_core::network::frame::try_split_frame;
-use rafka_core::network::{ConnectionContext, Request, RequestHandler};
-use rafka_core::protocol::parse_request;
-use rafka_core::server::kafka_apis::{ApisContext, KafkaApis};
+use rafka_fuzz::Harness;
 
-struct Fixture {
-    rt: tokio::runtime::Runtime,
-    apis: KafkaApis,
-    connection: Arc<ConnectionContext>,
+fn harness() -> &'static Harness {
+    static HARNESS: OnceLock<Harness> = OnceLock::new();
+    HARNESS.get_or_init(Harness::new)
 }
 
-fn fixture() -> &'static Fixture {
-    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
-    FIXTURE.get_or_init(|| {
-        let props = BTreeMap::from([(
-            "zookeeper.connect".to_string(),
-            "127.0.0.1:2181".to_string(),
-        )]);
-        let config = KafkaConfig::from_props(&props).expect("fixture config");
-        let addr = SocketAddr::from(([127, 0, 0, 1], 9092));
-        Fixture {
-            rt: tokio::runtime::Builder::new_current_thread()
-                .build()
-                .expect("runtime"),
-            apis: KafkaApis::new(ApisContext {
-                broker_id: 0,
-                config: Arc::new(config),
-            }),
-            connection: Arc::new(ConnectionContext {
-                connection_id: "fuzz".into(),
-                listener_name: "PLAINTEXT".into(),
-                security_protocol: SecurityProtocol::Plaintext,
-                client_addr: addr,
-                local_addr: addr,
-            }),
+/// Checks and writes the seeds; exits the process (status 2) when they are unusable.
+fn prepare_seeds(dir: &std::path::Path) {
+    match rafka_fuzz::check_seeds(harness()) {
+        Ok(closed) => {
+            for name in closed {
+                eprintln!("rafka-fuzz: warning: a handler closed the connection on seed {name}");
+            }
         }
-    })
+        Err(refused) => {
+            eprintln!("rafka-fuzz: the parser refuses generated seeds: {refused:?}");
+            std::process::exit(2);
+        }
+    }
+    match rafka_fuzz::write_seeds(dir) {
+        Ok(n) => eprintln!("rafka-fuzz: wrote {n} seed inputs to {}", dir.display()),
+        Err(e) => {
+            eprintln!("rafka-fuzz: cannot write seeds to {}: {e}", dir.display());
+            std::process::exit(2);
+        }
+    }
 }
 
-fuzz_target!(|data: &[u8]| {
-    let f = fixture();
-    let mut buf = BytesMut::from(data);
-    while let Ok(Some(payload)) = try_split_frame(&mut buf, 1 << 20) {
-        let Ok(parsed) = parse_request(payload) else {
-            return;
-        };
-        let _ = f.rt.block_on(f.apis.handle(Request {
-            connection: Arc::clone(&f.connection),
-            parsed,
-        }));
+fuzz_target!(
+    init: {
+        if let Some(dir) = std::env::var_os("RAFKA_FUZZ_SEED_DIR") {
+            prepare_seeds(std::path::Path::new(&dir));
+        }
+    },
+    |data: &[u8]| {
+        harness().run(data);
     }
-});
+);

@@ -500,12 +500,15 @@ fn log_leftover_temporary_files_are_removed_on_load() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
+    // The clean close left a producer snapshot at the log end, as Kafka's does.
+    let snapshot = format!("{:020}.snapshot", log.log_end_offset());
     assert_eq!(
         names,
         [
             "00000000000000000000.index",
             "00000000000000000000.log",
             "00000000000000000000.timeindex",
+            snapshot.as_str(),
             "leader-epoch-checkpoint"
         ]
     );
@@ -599,7 +602,11 @@ fn log_swap_of_an_unfinished_split_is_discarded() {
     let log = open(&dir, &cfg, true, 0);
     let expected: Vec<Vec<u8>> = batches.iter().map(|b| b.bytes.clone()).collect();
     check_reads(&log, &batches, &expected);
-    assert_eq!(fs::read_dir(&dir).unwrap().count(), 3);
+    // The segment's three files and the producer snapshot of the clean close.
+    assert_eq!(fs::read_dir(&dir).unwrap().count(), 4);
+    assert!(dir
+        .join(format!("{:020}.snapshot", log.log_end_offset()))
+        .exists());
 }
 
 #[test]

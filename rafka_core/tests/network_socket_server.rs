@@ -198,10 +198,10 @@ mod network {
         let resp = api_versions(&mut c, 0, 11).await;
         assert_eq!(resp.error_code, 0);
         assert_eq!(listed(&resp), table());
-        assert_eq!(
-            listed(&resp),
-            vec![(3, 0, 12), (4, 0, 7), (6, 0, 8), (18, 0, 3), (19, 0, 7)]
-        );
+        // Kafka 3.9's ranges for the APIs every client needs first.
+        for entry in [(3, 0, 12), (18, 0, 3)] {
+            assert!(listed(&resp).contains(&entry), "{entry:?} not advertised");
+        }
         s.server.shutdown().await;
     }
 
@@ -358,11 +358,12 @@ mod network {
         let mut unknown_key = unknown.clone();
         unknown_key[4..6].copy_from_slice(&999i16.to_be_bytes());
         check_bad_input(&s, &unknown_key, false).await;
-        // A known key this broker does not serve (not advertised): Produce, with a header only
+        // A known key this broker does not serve (not advertised), with a header only
         // (refused before any body is read).
-        let mut produce = request_frame(ApiKey::Metadata, 1, 1, "c", &MetadataRequest::default());
-        produce[4..6].copy_from_slice(&(ApiKey::Produce as i16).to_be_bytes());
-        check_bad_input(&s, &produce, false).await;
+        let mut unserved = request_frame(ApiKey::Metadata, 1, 1, "c", &MetadataRequest::default());
+        unserved[4..6]
+            .copy_from_slice(&(ApiKey::DescribeUserScramCredentials as i16).to_be_bytes());
+        check_bad_input(&s, &unserved, false).await;
         // A key that exists only in KRaft/newer Kafka.
         let mut kraft = unknown.clone();
         kraft[4..6].copy_from_slice(&(ApiKey::Vote as i16).to_be_bytes());

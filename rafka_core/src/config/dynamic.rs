@@ -186,6 +186,31 @@ impl KafkaConfig {
     }
 }
 
+/// True for the keystore/truststore keys that may only be updated dynamically with a
+/// listener prefix (Kafka's `DynamicSecurityConfigs`).
+pub fn is_listener_only_security_config(key: &str) -> bool {
+    LISTENER_ONLY_SECURITY_CONFIGS.contains(&key)
+}
+
+/// Kafka's `fromPersistentProps` filtering of one stored dynamic entity: the entries that
+/// apply, and the ones ignored with why (see [`KafkaConfig::with_dynamic`]).
+pub fn accepted_dynamic_entries(
+    entries: &BTreeMap<String, String>,
+    entity: DynamicEntity,
+) -> (BTreeMap<String, String>, Vec<DynamicConfigRejection>) {
+    let mut rejections = Vec::new();
+    let accepted = accept_entries(entries, entity, &mut rejections);
+    (accepted, rejections)
+}
+
+/// Kafka's `overrideProps` (each key replaces its synonyms), for callers that merge layers.
+pub fn override_dynamic_props(
+    props: &mut BTreeMap<String, String>,
+    overrides: &BTreeMap<String, String>,
+) {
+    override_props(props, overrides);
+}
+
 /// Kafka's `overrideProps`: drop the synonyms of each key, then set it.
 fn override_props(props: &mut BTreeMap<String, String>, overrides: &BTreeMap<String, String>) {
     for (k, v) in overrides {

@@ -17,12 +17,16 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::leader_and_isr_request::{
     LeaderAndIsrLiveLeader, LeaderAndIsrPartitionState, LeaderAndIsrTopicState,
 };
+use kafka_protocol::messages::stop_replica_request::{
+    StopReplicaPartitionState, StopReplicaPartitionV0, StopReplicaTopicState, StopReplicaTopicV1,
+};
 use kafka_protocol::messages::update_metadata_request::{
     UpdateMetadataBroker, UpdateMetadataEndpoint, UpdateMetadataTopicState,
 };
 use kafka_protocol::messages::{
     ApiKey, BrokerId, LeaderAndIsrRequest, LeaderAndIsrResponse, RequestHeader, ResponseHeader,
-    TopicName, UpdateMetadataRequest, UpdateMetadataResponse,
+    StopReplicaRequest, StopReplicaResponse, TopicName, UpdateMetadataRequest,
+    UpdateMetadataResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -62,6 +66,10 @@ pub enum ChannelError {
 /// The response body bytes (after the response header), or why there are none.
 pub type ControlResponse = Result<Bytes, ChannelError>;
 
+/// A StopReplica's outcome per (topic, partition): the error code (a top-level error applies
+/// to every partition, as in Kafka's response callback), or why no answer came.
+pub type StopReplicaOutcome = Result<Vec<((String, i32), i16)>, String>;
+
 /// Settings taken from the broker config.
 #[derive(Debug, Clone)]
 pub struct ChannelConfig {
@@ -72,6 +80,8 @@ pub struct ChannelConfig {
     pub update_metadata_version: i16,
     /// Version of LeaderAndIsr to send (from `inter.broker.protocol.version`).
     pub leader_and_isr_version: i16,
+    /// Version of StopReplica to send (from `inter.broker.protocol.version`).
+    pub stop_replica_version: i16,
 }
 
 impl ChannelConfig {
@@ -86,6 +96,7 @@ impl ChannelConfig {
             socket_timeout: Duration::from_millis(timeout_ms as u64),
             update_metadata_version: update_metadata_version(config.ibp()),
             leader_and_isr_version: leader_and_isr_version(config.ibp()),
+            stop_replica_version: stop_replica_version(config.ibp()),
         }
     }
 }
@@ -129,6 +140,23 @@ pub fn leader_and_isr_version(ibp: ProtocolVersion) -> i16 {
     } else if at_least("2.2-IV0") {
         2
     } else if at_least("1.0-IV0") {
+        1
+    } else {
+        0
+    }
+}
+
+/// The StopReplica version a Kafka controller sends for `ibp` (3.4-IV0 → 4, 2.6-IV0 → 3,
+/// 2.4-IV1 → 2, 2.2-IV0 → 1, else 0).
+pub fn stop_replica_version(ibp: ProtocolVersion) -> i16 {
+    let at_least = |v: &str| ProtocolVersion::parse(v).is_ok_and(|v| ibp.is_at_least(v));
+    if at_least("3.4-IV0") {
+        4
+    } else if at_least("2.6-IV0") {
+        3
+    } else if at_least("2.4-IV1") {
+        2
+    } else if at_least("2.2-IV0") {
         1
     } else {
         0
@@ -383,6 +411,81 @@ impl ControllerChannelManager {
         });
     }
 
+    /// Sends StopReplica for `partitions` (topic, partition, leader epoch) to `target`, all
+    /// with the same `delete` flag (one request per flag, as Kafka must before v3). `on_done`
+    /// always runs exactly once, with the per-partition outcome or why there is none.
+    pub fn send_stop_replica(
+        &self,
+        controller_epoch: i32,
+        live: &BTreeMap<i32, LiveBroker>,
+        target: i32,
+        partitions: Vec<(String, i32, i32)>,
+        delete: bool,
+        on_done: impl FnOnce(StopReplicaOutcome) + Send + 'static,
+    ) {
+        let version = self.config.stop_replica_version;
+        let Some(target_broker) = live.get(&target) else {
+            on_done(Err(format!("broker {target} is not live")));
+            return;
+        };
+        let request = stop_replica_request(
+            self.config.controller_id,
+            controller_epoch,
+            target_broker.epoch,
+            &partitions,
+            delete,
+            version,
+        );
+        let body = match encode_body(&request, version) {
+            Ok(b) => b,
+            Err(e) => {
+                warn!(error = %e, "cannot encode StopReplica v{version}");
+                on_done(Err(e));
+                return;
+            }
+        };
+        let (tx, rx) = oneshot::channel();
+        if !self.send_request(target, ApiKey::StopReplica, version, body, Some(tx)) {
+            on_done(Err(format!("no channel to broker {target}")));
+            return;
+        }
+        let sent: Vec<(String, i32)> = partitions.into_iter().map(|(t, p, _)| (t, p)).collect();
+        tokio::spawn(async move {
+            let outcome = match rx.await {
+                Ok(Ok(mut bytes)) => match StopReplicaResponse::decode(&mut bytes, version) {
+                    Ok(r) if r.error_code != 0 => {
+                        warn!(
+                            broker_id = target,
+                            error_code = r.error_code,
+                            "StopReplica refused"
+                        );
+                        Ok(sent.into_iter().map(|tp| (tp, r.error_code)).collect())
+                    }
+                    Ok(r) => {
+                        let mut errors: BTreeMap<(String, i32), i16> = r
+                            .partition_errors
+                            .iter()
+                            .map(|p| ((p.topic_name.to_string(), p.partition_index), p.error_code))
+                            .collect();
+                        // A partition the broker did not answer for counts as failed.
+                        let unknown = kafka_protocol::ResponseError::UnknownServerError.code();
+                        Ok(sent
+                            .into_iter()
+                            .map(|tp| {
+                                let code = errors.remove(&tp).unwrap_or(unknown);
+                                (tp, code)
+                            })
+                            .collect())
+                    }
+                    Err(e) => Err(format!("undecodable StopReplica response: {e}")),
+                },
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("channel to broker {target} closed")),
+            };
+            on_done(outcome);
+        });
+    }
+
     /// Stops every sender.
     pub fn shutdown(&mut self) {
         let ids = self.broker_ids();
@@ -571,6 +674,71 @@ pub fn leader_and_isr_request(
                 .push(shape(p.with_topic_name(TopicName::default())));
         }
         request.topic_states = grouped.into_values().collect();
+    }
+    request
+}
+
+/// Builds StopReplica at `version` for `target_broker_epoch`: v0 ungrouped, v1–2 grouped by
+/// topic with the top-level delete flag, v3+ per-partition leader epoch and delete flag.
+pub fn stop_replica_request(
+    controller_id: i32,
+    controller_epoch: i32,
+    target_broker_epoch: i64,
+    partitions: &[(String, i32, i32)],
+    delete: bool,
+    version: i16,
+) -> StopReplicaRequest {
+    let mut request = StopReplicaRequest::default()
+        .with_controller_id(BrokerId(controller_id))
+        .with_controller_epoch(controller_epoch);
+    if version >= 1 {
+        request = request.with_broker_epoch(target_broker_epoch);
+    }
+    let name = |t: &str| TopicName(StrBytes::from_string(t.to_string()));
+    if version == 0 {
+        request.delete_partitions = delete;
+        request.ungrouped_partitions = partitions
+            .iter()
+            .map(|(t, p, _)| {
+                StopReplicaPartitionV0::default()
+                    .with_topic_name(name(t))
+                    .with_partition_index(*p)
+            })
+            .collect();
+        return request;
+    }
+    let mut grouped: BTreeMap<&str, Vec<(i32, i32)>> = BTreeMap::new();
+    for (t, p, epoch) in partitions {
+        grouped.entry(t.as_str()).or_default().push((*p, *epoch));
+    }
+    if version < 3 {
+        request.delete_partitions = delete;
+        request.topics = grouped
+            .into_iter()
+            .map(|(t, ps)| {
+                StopReplicaTopicV1::default()
+                    .with_name(name(t))
+                    .with_partition_indexes(ps.into_iter().map(|(p, _)| p).collect())
+            })
+            .collect();
+    } else {
+        request.topic_states = grouped
+            .into_iter()
+            .map(|(t, ps)| {
+                StopReplicaTopicState::default()
+                    .with_topic_name(name(t))
+                    .with_partition_states(
+                        ps.into_iter()
+                            .map(|(p, epoch)| {
+                                StopReplicaPartitionState::default()
+                                    .with_partition_index(p)
+                                    .with_leader_epoch(epoch)
+                                    .with_delete_partition(delete)
+                            })
+                            .collect(),
+                    )
+            })
+            .collect();
     }
     request
 }
@@ -847,6 +1015,47 @@ mod tests {
         assert_eq!(
             leader_and_isr_version(ProtocolVersion::parse("2.8-IV1").unwrap()),
             5
+        );
+    }
+
+    /// StopReplica encodes at every version and the broker reads back the same partitions,
+    /// leader epochs (v3+; −1 before) and delete flag.
+    #[test]
+    fn stop_replica_every_version() {
+        use crate::server::apis::stop_replica;
+        let partitions = vec![
+            ("t".to_string(), 0, -2),
+            ("t".to_string(), 1, -2),
+            ("u".to_string(), 0, -2),
+        ];
+        for version in 0..=4 {
+            let request = stop_replica_request(1, 3, 102, &partitions, true, version);
+            let body = encode_body(&request, version).unwrap();
+            let decoded = StopReplicaRequest::decode(&mut body.clone(), version).unwrap();
+            assert_eq!(decoded.broker_epoch, if version >= 1 { 102 } else { -1 });
+            let read = stop_replica::partitions(&decoded, version);
+            let got: Vec<(String, i32, i32, bool)> = read
+                .into_iter()
+                .map(|p| (p.tp.topic, p.tp.partition, p.leader_epoch, p.delete))
+                .collect();
+            let epoch = if version >= 3 { -2 } else { -1 };
+            assert_eq!(
+                got,
+                vec![
+                    ("t".to_string(), 0, epoch, true),
+                    ("t".to_string(), 1, epoch, true),
+                    ("u".to_string(), 0, epoch, true)
+                ],
+                "v{version}"
+            );
+        }
+        assert_eq!(
+            stop_replica_version(ProtocolVersion::parse("2.8-IV1").unwrap()),
+            3
+        );
+        assert_eq!(
+            stop_replica_version(ProtocolVersion::parse("3.9-IV0").unwrap()),
+            4
         );
     }
 }

@@ -1,11 +1,14 @@
 //! The ZooKeeper-mode controller: election through `/controller` + `/controller_epoch`,
-//! failover and resignation, and the live-broker set kept from `/brokers/ids`.
+//! failover and resignation, the live-broker set kept from `/brokers/ids`, topics and their
+//! partitions from `/brokers/topics` (new topics, and partitions added to a topic through its
+//! data watch, Kafka's `PartitionModificationsHandler`), and topic deletion from
+//! `/admin/delete_topics` (driven by the [`TopicDeletionManager`]).
 //!
 //! Like Kafka's `KafkaController`, all controller work runs one event at a time on this task;
 //! ZooKeeper watches only enqueue events (routed here by Majordomo). Spec:
 //! startup-and-controller.md §3–4.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use kafka_protocol::messages::leader_and_isr_request::LeaderAndIsrPartitionState;
 use kafka_protocol::messages::update_metadata_request::{
@@ -17,10 +20,17 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
-use super::controller_channel_manager::{ChannelConfig, ControllerChannelManager};
+use super::controller_channel_manager::{
+    ChannelConfig, ControllerChannelManager, StopReplicaOutcome,
+};
+use super::topic_deletion_manager::TopicDeletionManager;
 use crate::majordomo::{LiveBroker, MajordomoHandle, MajordomoMessage};
+use crate::server::metadata_cache::LEADER_DURING_DELETE;
+use crate::server::replica_manager::EPOCH_DURING_DELETE;
 use crate::zk::kafka_zk_client::{KafkaZkClient, KafkaZkError};
-use crate::zk::zk_data::{self as data, FeatureZNode, PartitionStateZNode, TopicAssignmentZNode};
+use crate::zk::zk_data::{
+    self as data, ConfigType, FeatureZNode, PartitionStateZNode, TopicAssignmentZNode,
+};
 use crate::zk::zookeeper_client::{CreateMode, MultiOp, WatchKind};
 
 /// Events processed by the controller task, one at a time.
@@ -36,6 +46,20 @@ pub enum ControllerEvent {
     BrokerChange,
     /// `/brokers/topics` children changed.
     TopicChange,
+    /// `/brokers/topics/<topic>` data changed or was deleted (partitions may have been added).
+    PartitionModifications(String),
+    /// `/admin/delete_topics` children changed.
+    TopicDeletion,
+    /// A StopReplica(delete) sent for topic deletion was answered (or could not be
+    /// delivered). Posted by the controller to itself.
+    TopicDeletionStopReplicaResponse {
+        controller_epoch: i32,
+        broker_id: i32,
+        broker_epoch: i64,
+        /// The (topic, partition) replicas the request named.
+        partitions: Vec<(String, i32)>,
+        outcome: StopReplicaOutcome,
+    },
     /// The ZooKeeper session expired: resign locally (the ephemerals are gone anyway).
     Expire,
     /// Broker shutdown: resign (deleting `/controller`, epoch-fenced) and stop.
@@ -53,6 +77,10 @@ struct ActiveController {
     /// Topics known to the controller (Kafka's `ControllerContext` partition assignments
     /// and leadership).
     topics: BTreeMap<String, ControllerTopic>,
+    /// Topics queued for deletion and their replicas' deletion states.
+    deletion: TopicDeletionManager,
+    /// `delete.topic.enable` when this controller took over.
+    delete_topic_enable: bool,
 }
 
 /// The controller task. See the module doc.
@@ -61,6 +89,9 @@ pub struct KafkaController {
     zk: KafkaZkClient,
     majordomo: MajordomoHandle,
     events: mpsc::UnboundedReceiver<ControllerEvent>,
+    /// Events the controller posts to itself (answers to its own requests).
+    internal_tx: mpsc::UnboundedSender<ControllerEvent>,
+    internal_rx: mpsc::UnboundedReceiver<ControllerEvent>,
     active_controller_id: Option<i32>,
     active: Option<ActiveController>,
 }
@@ -72,11 +103,14 @@ impl KafkaController {
         majordomo: MajordomoHandle,
         events: mpsc::UnboundedReceiver<ControllerEvent>,
     ) -> KafkaController {
+        let (internal_tx, internal_rx) = mpsc::unbounded_channel();
         KafkaController {
             broker_id,
             zk,
             majordomo,
             events,
+            internal_tx,
+            internal_rx,
             active_controller_id: None,
             active: None,
         }
@@ -84,7 +118,15 @@ impl KafkaController {
 
     /// Processes events until `Shutdown` (or until every sender is gone).
     pub async fn run(mut self) {
-        while let Some(event) = self.events.recv().await {
+        loop {
+            let event = tokio::select! {
+                e = self.events.recv() => match e {
+                    Some(e) => e,
+                    None => return,
+                },
+                // Never `None`: `self` holds a sender.
+                Some(e) = self.internal_rx.recv() => e,
+            };
             match event {
                 ControllerEvent::Startup | ControllerEvent::Reelect => self.elect().await,
                 ControllerEvent::ControllerChange(WatchKind::Deleted) => {
@@ -94,6 +136,26 @@ impl KafkaController {
                 ControllerEvent::ControllerChange(_) => self.maybe_resign().await,
                 ControllerEvent::BrokerChange => self.on_broker_change().await,
                 ControllerEvent::TopicChange => self.on_topic_change().await,
+                ControllerEvent::PartitionModifications(topic) => {
+                    self.on_partition_modifications(&topic).await
+                }
+                ControllerEvent::TopicDeletion => self.on_topic_deletion().await,
+                ControllerEvent::TopicDeletionStopReplicaResponse {
+                    controller_epoch,
+                    broker_id,
+                    broker_epoch,
+                    partitions,
+                    outcome,
+                } => {
+                    self.on_deletion_stop_replica_response(
+                        controller_epoch,
+                        broker_id,
+                        broker_epoch,
+                        partitions,
+                        outcome,
+                    )
+                    .await
+                }
                 ControllerEvent::Expire => {
                     if self.active.is_some() {
                         warn!("ZooKeeper session expired: resigning as controller");
@@ -160,6 +222,8 @@ impl KafkaController {
                     live_brokers: BTreeMap::new(),
                     channel: None,
                     topics: BTreeMap::new(),
+                    deletion: TopicDeletionManager::default(),
+                    delete_topic_enable: true,
                 });
                 self.set_active_controller_id(Some(self.broker_id)).await;
                 if let Err(e) = self.on_failover().await {
@@ -226,18 +290,23 @@ impl KafkaController {
                 self.broker_id,
                 &config,
             )));
+            active.delete_topic_enable = config.get_bool("delete.topic.enable").unwrap_or(true);
         }
         self.refresh_live_brokers().await?;
-        // Watch /brokers/topics and load every existing topic (assignment + states); the
-        // live brokers then learn all partitions.
+        // Watch /brokers/topics and load every existing topic (assignment + states), then
+        // the deletion queue; the live brokers then learn all partitions (queued topics' with
+        // leader −2) and deletion resumes (Kafka's `TopicDeletionManager.init` +
+        // `tryTopicDeletion`).
         self.load_topics().await?;
+        self.load_topic_deletions().await?;
         if let Some(active) = &self.active {
             if let Some(channel) = &active.channel {
                 let targets: Vec<i32> = active.live_brokers.keys().copied().collect();
-                let topics = topic_states(&active.topics, None);
+                let topics = topic_states(&active.topics, None, &active.deletion.queued());
                 channel.send_update_metadata(active.epoch, &active.live_brokers, &targets, &topics);
             }
         }
+        self.resume_deletions().await?;
         if let Some(active) = &self.active {
             info!(
                 epoch = active.epoch,
@@ -313,7 +382,7 @@ impl KafkaController {
             channel.sync(&fresh);
             if !(new_ids.is_empty() && dead_ids.is_empty() && bounced.is_empty()) {
                 let targets: Vec<i32> = fresh.keys().copied().collect();
-                let topics = topic_states(&active.topics, None);
+                let topics = topic_states(&active.topics, None, &active.deletion.queued());
                 channel.send_update_metadata(active.epoch, &fresh, &targets, &topics);
             }
         }
@@ -330,6 +399,21 @@ impl KafkaController {
         }
         if let Err(e) = self.refresh_live_brokers().await {
             warn!(error = %e, "could not read /brokers/ids");
+            return;
+        }
+        // A broker that (re)joined may hold replicas of topics being deleted (Kafka's
+        // `resumeDeletionForTopics` in `onBrokerStartup`).
+        let result = self.resume_deletions().await;
+        self.after(result, "resume topic deletion").await;
+    }
+
+    /// Logs a failed event and resigns if the failure says the controller moved.
+    async fn after(&mut self, result: Result<(), KafkaZkError>, what: &str) {
+        if let Err(e) = result {
+            warn!(error = %e, "could not {what}");
+            if matches!(e, KafkaZkError::ControllerMoved(_)) {
+                self.maybe_resign().await;
+            }
         }
     }
 
@@ -367,28 +451,37 @@ pub struct ControllerTopic {
 }
 
 /// UpdateMetadata topic states for `topics` (only the named ones when `only` is given);
-/// partitions without a state znode are left out.
+/// partitions without a state znode are left out. Topics in `deleting` get Kafka's
+/// `LeaderAndIsr.duringDelete`: leader −2, leader epoch and zk version 0, so brokers drop
+/// them.
 pub fn topic_states(
     topics: &BTreeMap<String, ControllerTopic>,
     only: Option<&[String]>,
+    deleting: &BTreeSet<String>,
 ) -> Vec<UpdateMetadataTopicState> {
     topics
         .iter()
         .filter(|(name, _)| only.is_none_or(|o| o.contains(name)))
         .map(|(name, t)| {
+            let being_deleted = deleting.contains(name);
             let partitions = t
                 .states
                 .iter()
                 .map(|(p, (state, zk_version))| {
                     let replicas = t.assignment.get(p).cloned().unwrap_or_default();
+                    let (leader, leader_epoch, zk_version) = if being_deleted {
+                        (LEADER_DURING_DELETE, 0, 0)
+                    } else {
+                        (state.leader, state.leader_epoch, *zk_version)
+                    };
                     UpdateMetadataPartitionState::default()
                         .with_topic_name(TopicName(StrBytes::from_string(name.clone())))
                         .with_partition_index(*p)
                         .with_controller_epoch(state.controller_epoch)
-                        .with_leader(BrokerId(state.leader))
-                        .with_leader_epoch(state.leader_epoch)
+                        .with_leader(BrokerId(leader))
+                        .with_leader_epoch(leader_epoch)
                         .with_isr(state.isr.iter().map(|b| BrokerId(*b)).collect())
-                        .with_zk_version(*zk_version)
+                        .with_zk_version(zk_version)
                         .with_replicas(replicas.into_iter().map(BrokerId).collect())
                 })
                 .collect();
@@ -449,13 +542,14 @@ impl KafkaController {
     }
 
     /// Reads one topic's assignment (writing a new topic id, fenced, if it has none) and its
-    /// existing partition states. `None` when the topic vanished.
+    /// existing partition states, arming the topic's data watch (partition modifications).
+    /// `None` when the topic vanished.
     async fn read_topic(&self, name: &str) -> Result<Option<ControllerTopic>, KafkaZkError> {
         let Some(active) = &self.active else {
             return Ok(None);
         };
         let path = data::topic_path(name);
-        let Some((bytes, stat)) = self.zk.zk().get_data_opt(&path, false).await? else {
+        let Some((bytes, stat)) = self.zk.zk().get_data_opt(&path, true).await? else {
             return Ok(None);
         };
         let mut assignment =
@@ -508,6 +602,16 @@ impl KafkaController {
                 .as_ref()
                 .map(|a| a.topics.keys().cloned().collect())
                 .unwrap_or_default();
+            // Topics whose znode is gone (Kafka's `controllerContext.removeTopic`).
+            let removed: Vec<&String> = known.iter().filter(|k| !names.contains(k)).collect();
+            if !removed.is_empty() {
+                info!(topics = ?removed, "topics removed from /brokers/topics");
+                if let Some(active) = &mut self.active {
+                    for name in &removed {
+                        active.topics.remove(*name);
+                    }
+                }
+            }
             let new: Vec<String> = names.into_iter().filter(|n| !known.contains(n)).collect();
             let mut created = Vec::new();
             for name in new {
@@ -648,8 +752,285 @@ impl KafkaController {
                 channel.send_leader_and_isr(epoch, &active.live_brokers, broker, partitions);
             }
             let targets: Vec<i32> = active.live_brokers.keys().copied().collect();
-            let states = topic_states(&active.topics, Some(topics));
+            let states = topic_states(&active.topics, Some(topics), &active.deletion.queued());
             channel.send_update_metadata(epoch, &active.live_brokers, &targets, &states);
+        }
+        Ok(())
+    }
+}
+
+/// Partition additions (Kafka's `processPartitionModifications`).
+impl KafkaController {
+    /// `/brokers/topics/<topic>` changed: re-read it (re-arming the watch); partitions the
+    /// controller does not know yet are created like a new topic's. While the topic is queued
+    /// for deletion the additions are undone by writing back the known assignment.
+    async fn on_partition_modifications(&mut self, topic: &str) {
+        if !self.is_active() {
+            return;
+        }
+        let result: Result<(), KafkaZkError> = async {
+            let path = data::topic_path(topic);
+            let Some((bytes, _)) = self.zk.zk().get_data_opt(&path, true).await? else {
+                return Ok(());
+            };
+            let znode = TopicAssignmentZNode::decode(&bytes)
+                .map_err(|e| KafkaZkError::bad_data(&path, e))?;
+            let Some(active) = &mut self.active else {
+                return Ok(());
+            };
+            // A topic not loaded yet is the `/brokers/topics` watch's business.
+            let Some(known) = active.topics.get_mut(topic) else {
+                return Ok(());
+            };
+            let added: BTreeMap<i32, Vec<i32>> = znode
+                .partitions
+                .iter()
+                .filter(|(p, _)| !known.assignment.contains_key(p))
+                .map(|(p, r)| (*p, r.clone()))
+                .collect();
+            if added.is_empty() {
+                return Ok(());
+            }
+            if active.deletion.is_queued(topic) {
+                warn!(%topic, partitions = ?added.keys().collect::<Vec<_>>(), "skipping partitions added to a topic being deleted; restoring its assignment");
+                let restored = TopicAssignmentZNode {
+                    partitions: known.assignment.clone(),
+                    topic_id: Some(known.topic_id),
+                    ..znode
+                };
+                let v = active.epoch_zk_version;
+                self.zk
+                    .controller_write(
+                        v,
+                        MultiOp::SetData {
+                            path,
+                            data: restored.encode(),
+                            version: None,
+                        },
+                    )
+                    .await?;
+                return Ok(());
+            }
+            info!(%topic, partitions = ?added, "new partitions to be added");
+            known.assignment.extend(added);
+            self.on_new_partition_creation(&[topic.to_string()]).await
+        }
+        .await;
+        self.after(result, "process a partition modification").await;
+    }
+}
+
+/// Topic deletion (Kafka's `processTopicDeletion` and `TopicDeletionManager`).
+impl KafkaController {
+    /// Reads `/admin/delete_topics` (arming the child watch): entries for unknown topics are
+    /// removed; with `delete.topic.enable=false` every entry is removed; the rest are queued.
+    async fn load_topic_deletions(&mut self) -> Result<(), KafkaZkError> {
+        let zk = self.zk.zk();
+        let children = match zk.get_children(data::DELETE_TOPICS_PATH, true).await {
+            Ok(c) => c,
+            Err(e) if e.is_no_node() => {
+                zk.create_recursive(data::DELETE_TOPICS_PATH).await?;
+                zk.get_children(data::DELETE_TOPICS_PATH, true).await?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let Some(active) = &self.active else {
+            return Ok(());
+        };
+        let (existing, unknown): (Vec<String>, Vec<String>) = children
+            .into_iter()
+            .partition(|t| active.topics.contains_key(t));
+        if !unknown.is_empty() {
+            warn!(topics = ?unknown, "ignoring requests to delete non-existing topics");
+            self.delete_topic_deletions(&unknown).await?;
+        }
+        let Some(active) = &mut self.active else {
+            return Ok(());
+        };
+        if existing.is_empty() {
+            return Ok(());
+        }
+        if !active.delete_topic_enable {
+            info!(topics = ?existing, "removing deletion requests since delete.topic.enable is false");
+            return self.delete_topic_deletions(&existing).await;
+        }
+        let queued: Vec<&String> = existing
+            .iter()
+            .filter(|t| active.deletion.enqueue(t))
+            .collect();
+        if !queued.is_empty() {
+            info!(topics = ?queued, "starting topic deletion");
+        }
+        Ok(())
+    }
+
+    async fn delete_topic_deletions(&self, topics: &[String]) -> Result<(), KafkaZkError> {
+        for t in topics {
+            self.delete_fenced(&data::delete_topic_path(t)).await?;
+        }
+        Ok(())
+    }
+
+    /// `/admin/delete_topics` children changed.
+    async fn on_topic_deletion(&mut self) {
+        if !self.is_active() {
+            return;
+        }
+        let mut result = self.load_topic_deletions().await;
+        if result.is_ok() {
+            result = self.resume_deletions().await;
+        }
+        self.after(result, "process /admin/delete_topics").await;
+    }
+
+    /// Asks the [`TopicDeletionManager`] what to do and does it, in Kafka's order:
+    /// UpdateMetadata (leader −2) to every live broker, StopReplica(delete, leader epoch −2)
+    /// to the replicas' brokers (answers come back as events), and for finished topics the
+    /// removal of `/brokers/topics/<t>` (recursively), `/config/topics/<t>` and
+    /// `/admin/delete_topics/<t>`.
+    async fn resume_deletions(&mut self) -> Result<(), KafkaZkError> {
+        let Some(active) = &mut self.active else {
+            return Ok(());
+        };
+        let work = active.deletion.resume(&active.topics, &active.live_brokers);
+        if let Some(channel) = &active.channel {
+            if !work.update_metadata.is_empty() {
+                let targets: Vec<i32> = active.live_brokers.keys().copied().collect();
+                let states = topic_states(
+                    &active.topics,
+                    Some(&work.update_metadata),
+                    &active.deletion.queued(),
+                );
+                channel.send_update_metadata(active.epoch, &active.live_brokers, &targets, &states);
+            }
+            for (broker_id, partitions) in work.stop_replica {
+                let broker_epoch = active.live_brokers.get(&broker_id).map_or(-1, |b| b.epoch);
+                let tx = self.internal_tx.clone();
+                let controller_epoch = active.epoch;
+                let request: Vec<(String, i32, i32)> = partitions
+                    .iter()
+                    .map(|(t, p)| (t.clone(), *p, EPOCH_DURING_DELETE))
+                    .collect();
+                channel.send_stop_replica(
+                    controller_epoch,
+                    &active.live_brokers,
+                    broker_id,
+                    request,
+                    true,
+                    move |outcome| {
+                        let _ = tx.send(ControllerEvent::TopicDeletionStopReplicaResponse {
+                            controller_epoch,
+                            broker_id,
+                            broker_epoch,
+                            partitions,
+                            outcome,
+                        });
+                    },
+                );
+            }
+        }
+        for topic in work.complete {
+            self.complete_delete_topic(&topic).await?;
+        }
+        Ok(())
+    }
+
+    /// A deletion StopReplica's answer: record it and resume (Kafka's
+    /// `TopicDeletionStopReplicaResponseReceived`). Answers to an earlier epoch are dropped.
+    async fn on_deletion_stop_replica_response(
+        &mut self,
+        controller_epoch: i32,
+        broker_id: i32,
+        broker_epoch: i64,
+        partitions: Vec<(String, i32)>,
+        outcome: StopReplicaOutcome,
+    ) {
+        let Some(active) = &mut self.active else {
+            return;
+        };
+        if active.epoch != controller_epoch {
+            return;
+        }
+        let results: Vec<((String, i32), bool)> = match outcome {
+            Ok(errors) => errors
+                .into_iter()
+                .map(|(tp, code)| (tp, code == 0))
+                .collect(),
+            Err(e) => {
+                warn!(broker_id, error = %e, "StopReplica for topic deletion not delivered");
+                partitions.into_iter().map(|tp| (tp, false)).collect()
+            }
+        };
+        active
+            .deletion
+            .on_stop_replica_response(broker_id, broker_epoch, &results);
+        let result = self.resume_deletions().await;
+        self.after(result, "resume topic deletion").await;
+    }
+
+    /// Kafka's `completeDeleteTopic`: the topic's znodes go (fenced), then the controller
+    /// forgets it.
+    async fn complete_delete_topic(&mut self, topic: &str) -> Result<(), KafkaZkError> {
+        self.delete_recursive_fenced(&data::topic_path(topic))
+            .await?;
+        self.delete_fenced(&data::config_entity_path(ConfigType::Topic, topic))
+            .await?;
+        self.delete_fenced(&data::delete_topic_path(topic)).await?;
+        if let Some(active) = &mut self.active {
+            active.topics.remove(topic);
+            active.deletion.remove(topic);
+        }
+        info!(%topic, "deletion of topic successfully completed");
+        Ok(())
+    }
+
+    /// Deletes one znode with a controller-epoch check; already gone is fine.
+    async fn delete_fenced(&self, path: &str) -> Result<(), KafkaZkError> {
+        let Some(active) = &self.active else {
+            return Ok(());
+        };
+        match self
+            .zk
+            .controller_write(
+                active.epoch_zk_version,
+                MultiOp::Delete {
+                    path: path.to_string(),
+                    version: None,
+                },
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(KafkaZkError::Zk(e)) if e.is_no_node() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Kafka's `deleteRecursive` with the controller-epoch check: children first (depth
+    /// first, bounded by the number of znodes found), then the node.
+    async fn delete_recursive_fenced(&self, root: &str) -> Result<(), KafkaZkError> {
+        // (path, children listed?) — a node is deleted once its children are.
+        let mut stack: Vec<(String, bool)> = vec![(root.to_string(), false)];
+        // Each znode is pushed once and popped twice at most; a topic has a few hundred.
+        let mut budget = 1_000_000usize;
+        while let Some((path, expanded)) = stack.pop() {
+            budget = budget.saturating_sub(1);
+            if budget == 0 {
+                return Err(KafkaZkError::bad_data(root, "too many znodes to delete"));
+            }
+            if expanded {
+                self.delete_fenced(&path).await?;
+                continue;
+            }
+            let children = match self.zk.zk().get_children(&path, false).await {
+                Ok(c) => c,
+                Err(e) if e.is_no_node() => continue,
+                Err(e) => return Err(e.into()),
+            };
+            stack.push((path.clone(), true));
+            for c in children {
+                stack.push((format!("{path}/{c}"), false));
+            }
         }
         Ok(())
     }

@@ -2,5 +2,6 @@
 
 pub mod controller_channel_manager;
 pub mod kafka_controller;
+pub mod topic_deletion_manager;
 
 pub use kafka_controller::{ControllerEvent, KafkaController};

@@ -74,6 +74,29 @@ pub enum LogError {
     /// The log was closed or deleted; no more changes (KAFKA_STORAGE_ERROR).
     #[error("log {} is closed", dir.display())]
     Closed { dir: PathBuf },
+    /// An idempotent producer's batch does not continue its sequence: a gap, a resend outside
+    /// the last five batches, or a new epoch not starting at 0 (Kafka's
+    /// `OutOfOrderSequenceException`, OUT_OF_ORDER_SEQUENCE_NUMBER = 45).
+    ///
+    /// There is no variant for DUPLICATE_SEQUENCE_NUMBER (46): since Kafka 1.0 a duplicate of
+    /// one of the producer's last five batches is not an error; `append_as_leader` writes
+    /// nothing and answers the original batch's offsets. Nor for UNKNOWN_PRODUCER_ID (59):
+    /// since KIP-360 (Kafka 2.5) an append from an unknown producer is accepted at any
+    /// sequence.
+    #[error("out of order sequence: {0}")]
+    OutOfOrderSequence(String),
+    /// A batch from an older epoch of the producer: a zombie fenced by a newer instance
+    /// (Kafka's `InvalidProducerEpochException`, INVALID_PRODUCER_EPOCH = 47).
+    #[error("invalid producer epoch: {0}")]
+    InvalidProducerEpoch(String),
+    /// A non-transactional batch from a producer with an open transaction (Kafka's
+    /// `InvalidTxnStateException`, INVALID_TXN_STATE = 48).
+    #[error("invalid transaction state: {0}")]
+    InvalidTxnState(String),
+    /// A producer state snapshot that cannot be read (Kafka's `CorruptSnapshotException`;
+    /// handled at load by deleting the file, never sent to a client).
+    #[error("corrupt producer snapshot {}: {reason}", path.display())]
+    CorruptSnapshot { path: PathBuf, reason: String },
 }
 
 impl LogError {
@@ -95,6 +118,9 @@ impl LogError {
             LogError::InvalidTimestamp(_) => 32,
             LogError::UnsupportedForMessageFormat(_) => 43,
             LogError::Io { .. } | LogError::Closed { .. } => 56,
+            LogError::OutOfOrderSequence(_) => 45,
+            LogError::InvalidProducerEpoch(_) => 47,
+            LogError::InvalidTxnState(_) => 48,
             LogError::InvalidRecord(_) => 87,
             // Internal conditions: Kafka answers UNKNOWN_SERVER_ERROR.
             LogError::InvalidOffset { .. }
@@ -102,7 +128,8 @@ impl LogError {
             | LogError::OffsetOverflow { .. }
             | LogError::UnexpectedAppendOffset { .. }
             | LogError::OffsetsOutOfOrder(_)
-            | LogError::InvalidArgument(_) => -1,
+            | LogError::InvalidArgument(_)
+            | LogError::CorruptSnapshot { .. } => -1,
         }
     }
 }
@@ -147,5 +174,14 @@ mod tests {
             18
         );
         assert_eq!(LogError::InvalidRecord("x".into()).kafka_error_code(), 87);
+        assert_eq!(
+            LogError::OutOfOrderSequence("x".into()).kafka_error_code(),
+            45
+        );
+        assert_eq!(
+            LogError::InvalidProducerEpoch("x".into()).kafka_error_code(),
+            47
+        );
+        assert_eq!(LogError::InvalidTxnState("x".into()).kafka_error_code(), 48);
     }
 }

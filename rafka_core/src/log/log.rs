@@ -2,7 +2,11 @@
 //! state): loading and crash recovery of the partition directory (spec §9), leader and
 //! follower appends (offset assignment in place, spec §3 validation), segment rolling (§7),
 //! whole-batch reads bounded by the high watermark, lookups by timestamp, truncation,
-//! log-start-offset and high-watermark bookkeeping, flushing, and retention (§8).
+//! log-start-offset and high-watermark bookkeeping, flushing, and retention (§8); plus the
+//! partition's idempotent-producer state ([`ProducerStateManager`]): checked on leader
+//! appends (a duplicate batch is answered with its original offsets and not written),
+//! updated by follower appends, snapshotted on roll and clean close, rebuilt at load from the
+//! latest snapshot and the batches after it, and kept in step with truncation and retention.
 //!
 //! The type is synchronous (std::fs) and `Send`: the broker keeps it in `Arc<Mutex<Log>>`
 //! and runs it on blocking threads. Deleted segments are renamed `.deleted` and handed to the
@@ -20,7 +24,8 @@ use crate::record::batch::{
     next_batch_size, set_base_offset, set_log_append_time, set_partition_leader_epoch,
     LOG_OVERHEAD, MAGIC_V2, RECORD_BATCH_OVERHEAD,
 };
-use crate::record::{CompressionType, RecordBatch, TimestampType};
+use crate::record::record::decode_records;
+use crate::record::{CompressionType, EndTransactionMarker, RecordBatch, TimestampType};
 
 use super::error::{IoContext, LogError};
 use super::file_records::{
@@ -33,6 +38,7 @@ use super::log_segment::{
     INDEX_FILE_SUFFIX, LOG_FILE_SUFFIX, SWAP_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX,
     TXN_INDEX_FILE_SUFFIX,
 };
+use super::producer_state::{ProducerBatch, ProducerStateManager};
 use super::time_index::NO_TIMESTAMP;
 
 /// ListOffsets special timestamps.
@@ -59,7 +65,11 @@ pub struct LoadOptions {
     pub now_ms: i64,
 }
 
-/// The outcome of an append (Kafka's `LogAppendInfo`).
+/// The outcome of an append (Kafka's `LogAppendInfo`). For a leader append that duplicates
+/// one of the producer's last five batches nothing is written: `first_offset`,
+/// `last_offset` and `log_append_time` (the original batch's max timestamp) describe the
+/// original batch, as Kafka answers a retried produce; the other fields describe the
+/// incoming batch.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogAppendInfo {
     /// First offset appended; −1 when nothing was appended.
@@ -133,6 +143,8 @@ pub struct Log {
     /// A file was created or renamed since the directory was last fsynced.
     dir_dirty: bool,
     closed: bool,
+    /// Idempotent producers of this partition and their snapshot files.
+    producer_state: ProducerStateManager,
 }
 
 impl Log {
@@ -148,6 +160,7 @@ impl Log {
         opts: LoadOptions,
     ) -> Result<Log, LogError> {
         fs::create_dir_all(dir).ctx(dir)?;
+        let producer_state = ProducerStateManager::new(topic_partition.clone(), dir);
         let mut log = Log {
             dir: dir.to_path_buf(),
             topic_partition,
@@ -161,6 +174,7 @@ impl Log {
             pending_deletions: Vec::new(),
             dir_dirty: false,
             closed: false,
+            producer_state,
         };
         let swap_files = log.remove_temp_files_and_collect_swap_files()?;
         log.load_segment_files(&opts)?;
@@ -184,6 +198,14 @@ impl Log {
         log.log_start_offset = log.log_start_offset.max(first_base);
         log.high_watermark = log.log_start_offset;
         log.recovery_point = log.recovery_point.max(log.log_start_offset);
+        if !is_delete_dir {
+            // Kafka's LogLoader: snapshots without a segment go, then the producer table is
+            // rebuilt from the latest snapshot at or below the log end plus the batches after.
+            let bases = log.segment_base_offsets();
+            log.producer_state.remove_stray_snapshots(&bases)?;
+            let leo = log.log_end_offset;
+            log.rebuild_producer_state(leo, opts.had_clean_shutdown, opts.now_ms)?;
+        }
         tracing::info!(
             "loaded log {} ({} segments, log start {}, log end {}, recovery point {})",
             log.topic_partition,
@@ -435,6 +457,62 @@ impl Log {
         Ok(leo)
     }
 
+    /// Kafka's `rebuildProducerState`: makes the producer table reflect the log up to
+    /// `last_offset` (exclusive). After a clean shutdown without any snapshot (a log written
+    /// before producer state existed) the scan is skipped and empty snapshots are taken, as
+    /// Kafka does on upgrade; otherwise the table is reloaded from the latest snapshot in
+    /// range and the batches from there to `last_offset` are replayed (snapshots are taken at
+    /// the last two segment bases on the way and at `last_offset`).
+    fn rebuild_producer_state(
+        &mut self,
+        last_offset: i64,
+        reload_from_clean_shutdown: bool,
+        now_ms: i64,
+    ) -> Result<(), LogError> {
+        let mut offsets_to_snapshot = Vec::with_capacity(3);
+        let mut bases = self.segments.keys().rev();
+        if let Some(last_base) = bases.next() {
+            if let Some(previous) = bases.next() {
+                offsets_to_snapshot.push(*previous);
+            }
+            offsets_to_snapshot.push(*last_base);
+        }
+        offsets_to_snapshot.push(last_offset);
+        let ps = &mut self.producer_state;
+        if ps.latest_snapshot_offset().is_none() && reload_from_clean_shutdown {
+            for offset in offsets_to_snapshot {
+                ps.update_map_end_offset(offset);
+                ps.take_snapshot(true)?;
+            }
+            return Ok(());
+        }
+        let is_empty_before_truncation = ps.is_empty() && ps.map_end_offset() >= last_offset;
+        ps.truncate_and_reload(self.log_start_offset, last_offset, now_ms)?;
+        if last_offset > ps.map_end_offset() && !is_empty_before_truncation {
+            let from = ps.map_end_offset();
+            tracing::info!(
+                "rebuilding producer state of {} from offset {from} to {last_offset}",
+                self.topic_partition
+            );
+            let start_base = self
+                .segments
+                .range(..=from)
+                .next_back()
+                .map_or(i64::MIN, |(b, _)| *b);
+            for (base, segment) in self.segments.range(start_base..last_offset) {
+                let start = (*base).max(ps.map_end_offset()).max(self.log_start_offset);
+                ps.update_map_end_offset(start);
+                if offsets_to_snapshot.contains(base) {
+                    ps.take_snapshot(true)?;
+                }
+                load_producers_from_segment(ps, segment, start, last_offset)?;
+            }
+        }
+        ps.update_map_end_offset(last_offset);
+        ps.take_snapshot(true)?;
+        Ok(())
+    }
+
     fn add_new_segment(&mut self, base_offset: i64, now_ms: i64) -> Result<(), LogError> {
         let segment = LogSegment::create(&self.dir, base_offset, &self.config, now_ms, "")?;
         self.segments.insert(base_offset, segment);
@@ -606,6 +684,47 @@ impl Log {
         self.closed
     }
 
+    /// The partition's idempotent-producer table and snapshots.
+    pub fn producer_state(&self) -> &ProducerStateManager {
+        &self.producer_state
+    }
+
+    /// Forgets producers idle for `producer.id.expiration.ms` (`expiration_ms`) without an
+    /// open transaction, for the periodic task (Kafka's `PeriodicProducerExpirationCheck`);
+    /// returns how many went.
+    pub fn remove_expired_producers(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
+        let removed = self
+            .producer_state
+            .remove_expired_producers(now_ms, expiration_ms);
+        if removed > 0 {
+            tracing::info!(
+                "expired {removed} idle producer ids of {}",
+                self.topic_partition
+            );
+        }
+        removed
+    }
+
+    /// After the recovery-point checkpoint was written: deletes producer snapshots below both
+    /// the segment before the recovery point and the segment before the active one (Kafka's
+    /// `deleteSnapshotsAfterRecoveryPointCheckpoint`); returns that offset.
+    pub fn delete_snapshots_after_recovery_point_checkpoint(&mut self) -> Result<i64, LogError> {
+        let active_base = self.active()?.base_offset();
+        let two_segments_min = self
+            .segments
+            .range(..active_base)
+            .next_back()
+            .map_or(active_base, |(b, _)| *b);
+        let recovery_point_min = self
+            .segments
+            .range(..self.recovery_point)
+            .next_back()
+            .map_or(self.recovery_point, |(b, _)| *b);
+        let min_to_retain = recovery_point_min.min(two_segments_min);
+        self.producer_state.delete_snapshots_before(min_to_retain)?;
+        Ok(min_to_retain)
+    }
+
     // ---------------------------------------------------------------- appends
 
     /// Appends a client produce payload as the partition leader (Kafka's `appendAsLeader`
@@ -695,9 +814,56 @@ impl Log {
             });
         }
 
-        // Assign offsets and stamp the batch in place.
         let first_offset = self.log_end_offset;
         let last_offset = first_offset + checked.last_offset_delta as i64;
+        let log_append_time_type =
+            self.config.message_timestamp_type == ConfigTimestampType::LogAppendTime;
+        // Idempotence (Kafka's analyzeAndValidateProducerState, origin Client).
+        let producer_batch = (checked.producer_id >= 0).then(|| {
+            ProducerBatch::new(
+                checked.producer_id,
+                checked.producer_epoch,
+                checked.base_sequence,
+                first_offset,
+                last_offset,
+                if log_append_time_type {
+                    now_ms
+                } else {
+                    checked.max_timestamp
+                },
+                checked.is_transactional,
+            )
+        });
+        if let Some(batch) = &producer_batch {
+            if let Some(original) = self.producer_state.check_client_append(batch)? {
+                tracing::debug!(
+                    "duplicate batch of producer {} (epoch {}, sequences {}..={}) in {}: \
+                     answering its original offsets {}..={}",
+                    batch.producer_id,
+                    batch.producer_epoch,
+                    batch.base_sequence,
+                    batch.last_sequence,
+                    self.topic_partition,
+                    original.first_offset(),
+                    original.last_offset
+                );
+                return Ok(LogAppendInfo {
+                    first_offset: original.first_offset(),
+                    last_offset: original.last_offset,
+                    max_timestamp: batch.max_timestamp,
+                    offset_of_max_timestamp: original.last_offset,
+                    log_append_time: original.timestamp,
+                    log_start_offset: self.log_start_offset,
+                    valid_bytes,
+                    shallow_count: 1,
+                    records_count: checked.records_count as i64,
+                    last_leader_epoch: (leader_epoch >= 0).then_some(leader_epoch),
+                    source_compression: checked.compression,
+                });
+            }
+        }
+
+        // Assign offsets and stamp the batch in place.
         set_base_offset(batch_bytes, first_offset);
         set_partition_leader_epoch(batch_bytes, leader_epoch);
         let (max_timestamp, offset_of_max_timestamp, log_append_time) =
@@ -726,6 +892,10 @@ impl Log {
             offset_of_max_timestamp,
             now_ms,
         )?;
+        if let Some(batch) = &producer_batch {
+            self.producer_state.update(batch);
+        }
+        self.producer_state.update_map_end_offset(last_offset + 1);
         Ok(LogAppendInfo {
             first_offset,
             last_offset,
@@ -764,6 +934,7 @@ impl Log {
         let mut last_epoch = -1;
         let mut compression = CompressionType::None;
         let mut monotonic = true;
+        let mut producer_events = Vec::new();
         for (i, &(start, end)) in spans.iter().enumerate() {
             let batch = parse_batch(&records[start..end])?;
             batch.validate_crc().map_err(|e| {
@@ -789,6 +960,9 @@ impl Log {
                 Ok(CompressionType::None) => {}
                 Ok(c) => compression = c,
                 Err(e) => return Err(LogError::CorruptRecord(e.to_string())),
+            }
+            if batch.producer_id() >= 0 {
+                producer_events.extend(producer_event(&batch, &self.topic_partition));
             }
         }
         if !monotonic {
@@ -818,6 +992,11 @@ impl Log {
             offset_of_max_timestamp,
             now_ms,
         )?;
+        // Origin Replication: the leader validated; the state just follows.
+        for event in &producer_events {
+            apply_producer_event(&mut self.producer_state, event);
+        }
+        self.producer_state.update_map_end_offset(last_offset + 1);
         Ok(LogAppendInfo {
             first_offset,
             last_offset,
@@ -937,6 +1116,10 @@ impl Log {
             self.active_mut()?.on_become_inactive()?;
         }
         self.add_new_segment(new_offset, now_ms)?;
+        // A snapshot at the new base lets recovery start from this segment (Kafka writes it
+        // here and fsyncs it with the next flush).
+        self.producer_state.update_map_end_offset(new_offset);
+        self.producer_state.take_snapshot(false)?;
         tracing::info!(
             "rolled new log segment of {} at offset {new_offset}",
             self.topic_partition
@@ -1134,6 +1317,7 @@ impl Log {
         if self.recovery_point < offset {
             self.recovery_point = offset;
         }
+        self.producer_state.on_log_start_offset_incremented(offset);
     }
 
     // ---------------------------------------------------------------- truncation
@@ -1161,8 +1345,10 @@ impl Log {
                 .map(|(b, _)| *b)
                 .collect();
             self.remove_and_delete_segments(&deletable)?;
+            self.delete_producer_snapshots_async(&deletable)?;
             self.active_mut()?.truncate_to(target, wall_clock_ms())?;
             self.complete_truncation(target.min(self.log_start_offset), target);
+            self.rebuild_producer_state(target, false, wall_clock_ms())?;
         }
         Ok(true)
     }
@@ -1179,7 +1365,10 @@ impl Log {
         let all: Vec<i64> = self.segments.keys().copied().collect();
         self.remove_and_delete_segments(&all)?;
         self.add_new_segment(new_offset, wall_clock_ms())?;
+        self.producer_state
+            .truncate_fully_and_start_at(new_offset)?;
         self.complete_truncation(new_offset, new_offset);
+        self.rebuild_producer_state(new_offset, false, wall_clock_ms())?;
         Ok(())
     }
 
@@ -1195,6 +1384,8 @@ impl Log {
     /// fsyncs the segments holding offsets in `[recovery point, up_to)` and moves the
     /// recovery point to `up_to` (clamped to the log end offset).
     pub fn flush(&mut self, up_to: i64) -> Result<(), LogError> {
+        // Snapshots written at roll are made durable with the next flush, as in Kafka.
+        self.producer_state.sync_snapshots()?;
         let up_to = up_to.min(self.log_end_offset);
         if up_to <= self.recovery_point {
             return Ok(());
@@ -1317,6 +1508,7 @@ impl Log {
             self.roll_at(None, now_ms)?;
         }
         self.remove_and_delete_segments(&deletable)?;
+        self.delete_producer_snapshots_async(&deletable)?;
         let first = self.first_segment_base()?;
         if first > self.log_start_offset {
             // first ≤ high watermark: deleted segments were entirely below it.
@@ -1343,16 +1535,35 @@ impl Log {
     fn delete_segment_files_async(&mut self, mut segment: LogSegment) -> Result<(), LogError> {
         segment.change_file_suffixes("", DELETED_FILE_SUFFIX)?;
         self.dir_dirty = true;
+        self.push_pending_deletion(segment.base_offset(), segment.files());
+        Ok(())
+    }
+
+    fn push_pending_deletion(&mut self, base_offset: i64, files: Vec<PathBuf>) {
         if self.pending_deletions.len() >= MAX_PENDING_DELETIONS {
             // Nobody is draining the queue: forget the oldest entry. Its files keep their
             // `.deleted` names, so a directory scan or the next load still removes them.
             self.pending_deletions.remove(0);
         }
         self.pending_deletions.push(PendingDeletion {
-            base_offset: segment.base_offset(),
-            files: segment.files(),
+            base_offset,
+            files,
             delay_ms: self.config.file_delete_delay_ms,
         });
+    }
+
+    /// The producer snapshots at the base offsets of removed segments are renamed `.deleted`
+    /// and deleted with them (Kafka's `deleteProducerSnapshots` with async delete).
+    fn delete_producer_snapshots_async(&mut self, bases: &[i64]) -> Result<(), LogError> {
+        for base in bases {
+            if let Some(path) = self
+                .producer_state
+                .remove_and_mark_snapshot_for_deletion(*base)?
+            {
+                self.dir_dirty = true;
+                self.push_pending_deletion(*base, vec![path]);
+            }
+        }
         Ok(())
     }
 
@@ -1397,11 +1608,16 @@ impl Log {
             .collect();
         old.sort_unstable();
         self.remove_and_delete_segments(&old)?;
+        let new_bases: Vec<i64> = new_segments.iter().map(LogSegment::base_offset).collect();
         for mut segment in new_segments {
             segment.change_file_suffixes(SWAP_FILE_SUFFIX, "")?;
             self.segments.insert(segment.base_offset(), segment);
         }
         self.dir_dirty = true;
+        // Snapshots of segments merged into others go (Kafka deletes those of the old
+        // segments that were not replaced by a new one with the same base).
+        let not_replaced: Vec<i64> = old.into_iter().filter(|b| !new_bases.contains(b)).collect();
+        self.delete_producer_snapshots_async(&not_replaced)?;
         Ok(())
     }
 
@@ -1413,6 +1629,8 @@ impl Log {
         if self.closed {
             return Ok(());
         }
+        // A snapshot at the log end spares the next load a scan of the log.
+        self.producer_state.take_snapshot(true)?;
         self.flush_all()?;
         for segment in self.segments.values_mut() {
             segment.close()?;
@@ -1426,6 +1644,7 @@ impl Log {
     pub fn rename_dir(&mut self, new_dir: &Path) -> Result<(), LogError> {
         fs::rename(&self.dir, new_dir).ctx(&self.dir)?;
         self.dir = new_dir.to_path_buf();
+        self.producer_state.update_parent_dir(new_dir);
         for segment in self.segments.values_mut() {
             segment.update_parent_dir(new_dir);
         }
@@ -1448,6 +1667,7 @@ impl Log {
             }
         }
         self.pending_deletions.clear();
+        self.producer_state.forget_snapshots();
         match fs::remove_dir_all(&self.dir) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 return Err(LogError::io(&self.dir, e))
@@ -1519,6 +1739,124 @@ fn single_batch_span(records: &[u8]) -> Option<(usize, usize)> {
     }
 }
 
+/// A producer-state change carried by one batch (follower appends and replay).
+enum ProducerEvent {
+    Data(ProducerBatch),
+    Marker {
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+        timestamp: i64,
+    },
+}
+
+/// The producer-state change of a batch with a producer id: its data, or for a control batch
+/// its COMMIT/ABORT marker. An empty control batch (a transaction the cleaner removed) has
+/// none; an undecodable marker is logged and skipped.
+fn producer_event(batch: &RecordBatch<'_>, tp: &TopicPartition) -> Option<ProducerEvent> {
+    if !batch.is_control() {
+        return Some(ProducerEvent::Data(ProducerBatch::new(
+            batch.producer_id(),
+            batch.producer_epoch(),
+            batch.base_sequence(),
+            batch.base_offset(),
+            batch.last_offset(),
+            batch.max_timestamp(),
+            batch.is_transactional(),
+        )));
+    }
+    if batch.records_count() == 0 {
+        return None;
+    }
+    let decoded = decode_records(batch)
+        .map_err(|e| e.to_string())
+        .and_then(|records| {
+            let record = records
+                .into_iter()
+                .next()
+                .ok_or_else(|| "no record".to_string())?;
+            let marker =
+                EndTransactionMarker::decode(record.key.as_deref(), record.value.as_deref())
+                    .map_err(|e| e.to_string())?;
+            Ok((marker, record.timestamp))
+        });
+    match decoded {
+        Ok((marker, timestamp)) => Some(ProducerEvent::Marker {
+            producer_id: batch.producer_id(),
+            producer_epoch: batch.producer_epoch(),
+            coordinator_epoch: marker.coordinator_epoch,
+            timestamp,
+        }),
+        Err(e) => {
+            tracing::warn!(
+                "control batch at offset {} of {tp} has no readable transaction marker ({e}); \
+                 producer state not updated for it",
+                batch.base_offset()
+            );
+            None
+        }
+    }
+}
+
+fn apply_producer_event(ps: &mut ProducerStateManager, event: &ProducerEvent) {
+    match event {
+        ProducerEvent::Data(batch) => ps.update(batch),
+        ProducerEvent::Marker {
+            producer_id,
+            producer_epoch,
+            coordinator_epoch,
+            timestamp,
+        } => ps.append_end_txn_marker(
+            *producer_id,
+            *producer_epoch,
+            *coordinator_epoch,
+            *timestamp,
+        ),
+    }
+}
+
+/// Replays the producer batches of `segment` whose last offset is in `[start, end)` (Kafka's
+/// `loadProducersFromRecords`, origin Replication). Data batches need only their headers;
+/// control batches are read whole for their marker.
+fn load_producers_from_segment(
+    ps: &mut ProducerStateManager,
+    segment: &LogSegment,
+    start: i64,
+    end: i64,
+) -> Result<(), LogError> {
+    let Some(from) = segment.translate_offset(start, 0)? else {
+        return Ok(());
+    };
+    for header in segment.log().headers_from(from.position) {
+        let header = header?;
+        if header.last_offset() >= end {
+            break;
+        }
+        if header.producer_id < 0 || header.last_offset() < start {
+            continue;
+        }
+        if header.is_control() {
+            let bytes = segment.log().read_batch(&header)?;
+            let batch = parse_batch(&bytes)?;
+            let event = producer_event(&batch, ps.topic_partition());
+            if let Some(event) = event {
+                apply_producer_event(ps, &event);
+            }
+        } else {
+            ps.update(&ProducerBatch::new(
+                header.producer_id,
+                header.producer_epoch,
+                header.base_sequence,
+                header.base_offset,
+                header.last_offset(),
+                header.max_timestamp,
+                header.is_transactional(),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Parses a complete span (already checked by `batch_spans`).
 fn parse_batch(bytes: &[u8]) -> Result<RecordBatch<'_>, LogError> {
     RecordBatch::parse(bytes).map_err(|e| LogError::CorruptRecord(e.to_string()))
@@ -1535,6 +1873,11 @@ struct CheckedBatch {
     /// uncompressed; otherwise the last offset is used (Kafka's shallow offset).
     offset_delta_of_max_timestamp: Option<i32>,
     compression: CompressionType,
+    /// Producer fields of the header (−1 ids when not idempotent).
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+    is_transactional: bool,
 }
 
 /// Kafka's `LogValidator` checks for a client batch (`validateBatch` + `validateRecord`).
@@ -1607,6 +1950,10 @@ fn validate_client_batch(
             header_max_timestamp,
             offset_delta_of_max_timestamp: None,
             compression,
+            producer_id: batch.producer_id(),
+            producer_epoch: batch.producer_epoch(),
+            base_sequence: batch.base_sequence(),
+            is_transactional: batch.is_transactional(),
         });
     }
     // One fused pass over the records (decompressed for a compressed batch of a compacted
@@ -1638,6 +1985,10 @@ fn validate_client_batch(
             header_max_timestamp,
             offset_delta_of_max_timestamp: None,
             compression,
+            producer_id: batch.producer_id(),
+            producer_epoch: batch.producer_epoch(),
+            base_sequence: batch.base_sequence(),
+            is_transactional: batch.is_transactional(),
         });
     }
     Ok(CheckedBatch {
@@ -1647,6 +1998,10 @@ fn validate_client_batch(
         header_max_timestamp,
         offset_delta_of_max_timestamp: summary.offset_delta_of_max_timestamp,
         compression,
+        producer_id: batch.producer_id(),
+        producer_epoch: batch.producer_epoch(),
+        base_sequence: batch.base_sequence(),
+        is_transactional: batch.is_transactional(),
     })
 }
 

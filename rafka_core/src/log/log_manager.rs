@@ -190,7 +190,19 @@ impl Shared {
                 (tp, rp)
             })
             .collect();
-        OffsetCheckpointFile::recovery_point(data_dir).write(&offsets)
+        OffsetCheckpointFile::recovery_point(data_dir).write(&offsets)?;
+        // Producer snapshots below what recovery could need go now (Kafka's
+        // deleteSnapshotsAfterRecoveryPointCheckpoint).
+        for (tp, slot) in self.slots_in(data_dir) {
+            let mut log = lock_log(&slot.log);
+            if log.is_closed() {
+                continue;
+            }
+            if let Err(e) = log.delete_snapshots_after_recovery_point_checkpoint() {
+                warn!(partition = %tp, error = %e, "could not delete old producer snapshots");
+            }
+        }
+        Ok(())
     }
 
     /// Rewrites `replication-offset-checkpoint` (high watermarks) of one data dir.
@@ -887,6 +899,19 @@ impl LogManager {
                 topic_id,
                 reply,
             } => {
+                // A topic's overrides published just before its log is created (the
+                // ReplicaManager loads them first) must apply from the first append.
+                let pending = self
+                    .config_rx
+                    .as_ref()
+                    .is_some_and(|rx| rx.has_changed().unwrap_or(false))
+                    || self
+                        .topic_configs_rx
+                        .as_ref()
+                        .is_some_and(|rx| rx.has_changed().unwrap_or(false));
+                if pending {
+                    self.on_config_change().await;
+                }
                 let r = self.get_or_create(tp, topic_id).await;
                 let _ = reply.send(r);
             }
@@ -1110,8 +1135,11 @@ impl LogManager {
         match job {
             Job::Retention => {
                 let targets = self.snapshot();
-                self.jobs
-                    .spawn_blocking(move || JobOutcome::Retention(retention_pass(targets)));
+                let producer_expiration_ms =
+                    i64::from(self.configs.broker.producer_id_expiration_ms());
+                self.jobs.spawn_blocking(move || {
+                    JobOutcome::Retention(retention_pass(targets, producer_expiration_ms))
+                });
             }
             Job::Flush => {
                 let targets = self.snapshot();
@@ -1510,7 +1538,12 @@ fn physically_delete(target: DeleteTarget) {
 /// `cleanup.policy` has `delete`, and the log-start rule always; there is no cleaner yet to
 /// take `compact,delete` logs, so all logs pass through here). Returns the removed segments,
 /// whose `.deleted` files are physically deleted after their `file.delete.delay.ms`.
-fn retention_pass(targets: Vec<(TopicPartition, Arc<Slot>)>) -> Vec<PendingDeletion> {
+/// Idle producer ids (`producer.id.expiration.ms`) are expired on the same pass (Kafka runs
+/// that check every 10 minutes per log).
+fn retention_pass(
+    targets: Vec<(TopicPartition, Arc<Slot>)>,
+    producer_expiration_ms: i64,
+) -> Vec<PendingDeletion> {
     let now = now_ms();
     let mut deletions = Vec::new();
     let mut total = 0usize;
@@ -1523,6 +1556,7 @@ fn retention_pass(targets: Vec<(TopicPartition, Arc<Slot>)>) -> Vec<PendingDelet
             Ok(n) => total += n,
             Err(e) => error!(partition = %tp, error = %e, "retention failed"),
         }
+        log.remove_expired_producers(now, producer_expiration_ms);
         deletions.extend(log.take_pending_deletions());
     }
     if total > 0 {

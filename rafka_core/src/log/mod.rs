@@ -12,6 +12,7 @@ pub mod file_records;
 pub mod log;
 pub mod log_segment;
 pub mod offset_index;
+pub mod producer_state;
 pub mod time_index;
 
 pub use error::LogError;
@@ -22,6 +23,7 @@ pub use log_manager::{
 };
 pub use log_segment::{FetchDataInfo, LogSegment};
 pub use offset_index::OffsetIndex;
+pub use producer_state::{ProducerStateEntry, ProducerStateManager};
 pub use time_index::TimeIndex;
 
 // Log compaction (owned by the cleaner work).

@@ -3,8 +3,10 @@
 //!
 //! Other tasks talk to it only through [`MajordomoHandle`] (typed messages over `mpsc`, answers
 //! on `oneshot`) and read-mostly state through `watch` subscriptions. It routes ZooKeeper watch
-//! events to the task that owns the znode (controller, dynamic config manager) and never awaits
-//! ZooKeeper itself: its reads run in spawned futures that post their result back as a message.
+//! events to the task that owns the znode (controller: `/controller`, `/brokers/ids`,
+//! `/brokers/topics` and each `/brokers/topics/<t>`, `/admin/delete_topics`; dynamic config
+//! manager: `/config/changes`) and never awaits ZooKeeper itself: its reads run in spawned
+//! futures that post their result back as a message.
 
 pub mod messages;
 
@@ -382,6 +384,13 @@ impl Majordomo {
             let _ = self.routes.controller.send(ControllerEvent::BrokerChange);
         } else if path == data::BROKER_TOPICS_PATH {
             let _ = self.routes.controller.send(ControllerEvent::TopicChange);
+        } else if let Some(topic) = topic_of_assignment_path(path) {
+            let _ = self
+                .routes
+                .controller
+                .send(ControllerEvent::PartitionModifications(topic.to_string()));
+        } else if path == data::DELETE_TOPICS_PATH {
+            let _ = self.routes.controller.send(ControllerEvent::TopicDeletion);
         } else if path == data::CONFIG_CHANGES_PATH {
             let _ = self.routes.config_manager.send(ConfigManagerEvent::Rescan);
         } else if path == data::FEATURE_PATH {
@@ -438,6 +447,14 @@ impl Majordomo {
     }
 }
 
+/// The topic of a `/brokers/topics/<topic>` path (exactly one level below), if it is one.
+fn topic_of_assignment_path(path: &str) -> Option<&str> {
+    let topic = path
+        .strip_prefix(data::BROKER_TOPICS_PATH)?
+        .strip_prefix('/')?;
+    (!topic.is_empty() && !topic.contains('/')).then_some(topic)
+}
+
 /// Reads `/feature` with a watch into the cache form.
 pub async fn load_features(
     zk: &KafkaZkClient,
@@ -454,4 +471,21 @@ pub async fn load_features(
             features: znode.features.clone(),
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::topic_of_assignment_path;
+
+    #[test]
+    fn assignment_paths_name_their_topic() {
+        assert_eq!(topic_of_assignment_path("/brokers/topics/t.1"), Some("t.1"));
+        assert_eq!(topic_of_assignment_path("/brokers/topics"), None);
+        assert_eq!(topic_of_assignment_path("/brokers/topics/"), None);
+        assert_eq!(
+            topic_of_assignment_path("/brokers/topics/t/partitions"),
+            None
+        );
+        assert_eq!(topic_of_assignment_path("/brokers/topicsx/t"), None);
+    }
 }

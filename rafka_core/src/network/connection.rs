@@ -33,7 +33,8 @@ use tracing::{debug, error};
 use super::config::SocketServerConfig;
 use super::connection_quotas::ConnectionSlot;
 use super::frame::{self, SIZE_PREFIX_LEN};
-use super::request_handler::{ConnectionContext, Request, RequestHandler, Response};
+use super::request_handler::{ConnectionContext, Request, RequestHandler, Response, ResponsePart};
+use crate::log::FileRange;
 use crate::protocol;
 
 /// Requests parsed ahead of the one being processed. Small on purpose: each may be up to
@@ -229,6 +230,13 @@ async fn process_requests(
                 }
                 activity.touch();
             }
+            Response::SendParts(parts) => {
+                if let Err(e) = write_parts(&mut wr, parts).await {
+                    debug!("closing connection {id}: write failed: {e}");
+                    return;
+                }
+                activity.touch();
+            }
             Response::NoResponse => {}
             Response::CloseConnection => {
                 debug!("closing connection {id}: handler of {api_key:?} asked to close");
@@ -253,4 +261,57 @@ async fn write_frame(wr: &mut OwnedWriteHalf, payload: Bytes) -> std::io::Result
     })?;
     let mut out = Buf::chain(&prefix[..], payload);
     wr.write_all_buf(&mut out).await
+}
+
+/// Writes size prefix + parts: byte parts with ordinary writes, file ranges with sendfile(2)
+/// straight from the page cache to the socket.
+async fn write_parts(wr: &mut OwnedWriteHalf, parts: Vec<ResponsePart>) -> std::io::Result<()> {
+    let total: u64 = parts.iter().map(ResponsePart::len).sum();
+    let prefix = usize::try_from(total)
+        .ok()
+        .and_then(frame::size_prefix)
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("response of {total} bytes exceeds the protocol limit"),
+            )
+        })?;
+    wr.write_all(&prefix).await?;
+    for part in parts {
+        match part {
+            ResponsePart::Bytes(bytes) => wr.write_all(&bytes).await?,
+            ResponsePart::File(range) => send_file_range(wr, &range).await?,
+        }
+    }
+    Ok(())
+}
+
+/// Sends a file range with sendfile, waiting for socket space between partial sends. A file
+/// that ends before the range does (truncated under us) is an error: the size prefix already
+/// promised those bytes, so the connection must close.
+async fn send_file_range(wr: &mut OwnedWriteHalf, range: &FileRange) -> std::io::Result<()> {
+    let mut offset = i64::try_from(range.position)
+        .map_err(|_| std::io::Error::other("file position beyond i64"))?;
+    let mut remaining = range.len;
+    let stream: &TcpStream = wr.as_ref();
+    while remaining > 0 {
+        stream.writable().await?;
+        let chunk = usize::try_from(remaining.min(1 << 30)).unwrap_or(1 << 30);
+        let sent = stream.try_io(tokio::io::Interest::WRITABLE, || {
+            nix::sys::sendfile::sendfile64(stream, range.file.as_ref(), Some(&mut offset), chunk)
+                .map_err(std::io::Error::from)
+        });
+        match sent {
+            Ok(0) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "log file ended inside the range being sent",
+                ))
+            }
+            Ok(n) => remaining -= n as u64,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }

@@ -17,5 +17,7 @@ mod socket_server;
 
 pub use config::SocketServerConfig;
 pub use connection::READ_AHEAD_REQUESTS;
-pub use request_handler::{ConnectionContext, Request, RequestHandler, Response, ResponseFuture};
+pub use request_handler::{
+    ConnectionContext, Request, RequestHandler, Response, ResponseFuture, ResponsePart,
+};
 pub use socket_server::{SocketServer, SocketServerError};

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::cluster::SecurityProtocol;
+use crate::log::FileRange;
 use crate::protocol::ParsedRequest;
 
 /// Where a request came from (Kafka's `RequestContext` connection fields).
@@ -39,6 +40,9 @@ pub struct Request {
 pub enum Response {
     /// Send this payload (response header + body, without the size prefix).
     Send(Bytes),
+    /// Send these parts back to back as one response (a fetch: encoded fields interleaved
+    /// with log file ranges, which go out with sendfile).
+    SendParts(Vec<ResponsePart>),
     /// Nothing to send (acks=0 produce); go on with the next request.
     NoResponse,
     /// Close the connection without answering (undecodable body, broker-side failure).
@@ -50,6 +54,42 @@ impl From<Option<Bytes>> for Response {
         payload.map_or(Response::NoResponse, Response::Send)
     }
 }
+
+/// One piece of a [`Response::SendParts`] payload.
+#[derive(Debug, Clone)]
+pub enum ResponsePart {
+    Bytes(Bytes),
+    File(FileRange),
+}
+
+impl ResponsePart {
+    pub fn len(&self) -> u64 {
+        match self {
+            ResponsePart::Bytes(b) => b.len() as u64,
+            ResponsePart::File(f) => f.len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl PartialEq for ResponsePart {
+    fn eq(&self, other: &ResponsePart) -> bool {
+        match (self, other) {
+            (ResponsePart::Bytes(a), ResponsePart::Bytes(b)) => a == b,
+            (ResponsePart::File(a), ResponsePart::File(b)) => {
+                std::sync::Arc::ptr_eq(&a.file, &b.file)
+                    && a.position == b.position
+                    && a.len == b.len
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Eq for ResponsePart {}
 
 /// The future a handler returns; it must own what it needs (`'static`).
 pub type ResponseFuture = Pin<Box<dyn Future<Output = Response> + Send + 'static>>;

@@ -6,12 +6,13 @@
 //! - `header`: the api key/version peek and header-version rules.
 //! - `request`: payload → [`ParsedRequest`] (or a close-the-connection [`RequestError`]).
 //! - `response`: response header + body → payload bytes.
+//! - `fetch_response`: the Fetch response, encoded around zero-copy log file ranges.
 //!
 //! Decoding caveat: kafka-protocol 0.15.1 pre-allocates arrays with the count read from the
-//! wire (`Vec::with_capacity(n)`), so a tiny body announcing 2^31 elements aborts the process
-//! on allocation failure. Request types without arrays (RequestHeader, ApiVersions) are safe;
-//! bodies with arrays need that allocation bounded before they are decoded here.
+//! wire (`Vec::with_capacity(n)`); the vendored copy bounds that reservation (vendor/README.md),
+//! so a tiny body announcing 2^31 elements is an error, not an abort.
 
+pub mod fetch_response;
 mod header;
 mod request;
 mod response;

@@ -189,8 +189,10 @@ mod tests {
             Err(RequestError::UnknownApiKey(-7))
         ));
         assert!(matches!(
-            parse_request(header_v1(0, 1, 1, "c").freeze()),
-            Err(RequestError::UnsupportedApi(ApiKey::Produce))
+            parse_request(header_v1(50, 0, 1, "c").freeze()),
+            Err(RequestError::UnsupportedApi(
+                ApiKey::DescribeUserScramCredentials
+            ))
         ));
         // A header cut inside the client id.
         let mut b = header_v1(18, 1, 1, "client");

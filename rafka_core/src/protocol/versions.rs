@@ -31,11 +31,25 @@ impl ApiVersionRange {
 /// protocol-apis.md §2, crates-and-pitfalls.md) and must stay within what kafka-protocol
 /// 0.15.1 can decode (checked by a test below).
 pub const SUPPORTED_VERSIONS: &[ApiVersionRange] = &[
+    // Produce v0–2 / Fetch v0–3 carry magic 0/1 message sets (see apis/produce.rs).
+    ApiVersionRange::new(ApiKey::Produce, 3, 11),
+    ApiVersionRange::new(ApiKey::Fetch, 4, 16),
+    ApiVersionRange::new(ApiKey::ListOffsets, 0, 9),
     ApiVersionRange::new(ApiKey::Metadata, 0, 12),
     ApiVersionRange::new(ApiKey::LeaderAndIsr, 0, 7),
+    ApiVersionRange::new(ApiKey::StopReplica, 0, 4),
     ApiVersionRange::new(ApiKey::UpdateMetadata, 0, 8),
     ApiVersionRange::new(ApiKey::ApiVersions, 0, 3),
     ApiVersionRange::new(ApiKey::CreateTopics, 0, 7),
+    ApiVersionRange::new(ApiKey::DeleteTopics, 0, 6),
+    ApiVersionRange::new(ApiKey::DeleteRecords, 0, 2),
+    ApiVersionRange::new(ApiKey::InitProducerId, 0, 5),
+    ApiVersionRange::new(ApiKey::DescribeConfigs, 0, 4),
+    ApiVersionRange::new(ApiKey::AlterConfigs, 0, 2),
+    ApiVersionRange::new(ApiKey::DescribeLogDirs, 0, 4),
+    ApiVersionRange::new(ApiKey::CreatePartitions, 0, 3),
+    ApiVersionRange::new(ApiKey::IncrementalAlterConfigs, 0, 1),
+    ApiVersionRange::new(ApiKey::DescribeCluster, 0, 1),
 ];
 
 /// The advertised range of `api_key`, or `None` when the broker does not serve it.

@@ -47,6 +47,10 @@ pub fn admin_error(e: &AdminError) -> (ResponseError, String) {
         AdminError::InvalidReplicaAssignment(_) => ResponseError::InvalidReplicaAssignment,
         AdminError::InvalidConfig(_) => ResponseError::InvalidConfig,
         AdminError::InvalidRequest(_) => ResponseError::InvalidRequest,
+        AdminError::UnknownTopicOrPartition(_) => ResponseError::UnknownTopicOrPartition,
+        AdminError::TopicAlreadyMarkedForDeletion(_) => ResponseError::UnknownServerError,
+        AdminError::ReassignmentInProgress(_) => ResponseError::ReassignmentInProgress,
+        AdminError::BrokerNotAvailable(_) => ResponseError::BrokerNotAvailable,
         AdminError::Zk(_) => ResponseError::UnknownServerError,
     };
     (code, e.to_string())
@@ -74,6 +78,11 @@ impl AdminManager {
 
     pub fn config(&self) -> &KafkaConfig {
         &self.config
+    }
+
+    /// The ZooKeeper client (config admin reads and writes entity configs through it).
+    pub fn zk(&self) -> &KafkaZkClient {
+        &self.zk
     }
 
     fn alive_brokers(&self) -> Vec<i32> {
@@ -219,5 +228,183 @@ impl AdminManager {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+}
+
+/// One CreatePartitions entry, checked (and written unless validating): the topic's
+/// partition count afterwards.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewPartitions {
+    pub total: usize,
+}
+
+/// Topic deletion and partition addition (Kafka's `ZkAdminManager.deleteTopics` /
+/// `createPartitions`): the admin-path writes, and the waits on the local `MetadataCache`
+/// that stand in for `DelayedDeleteTopics` / `DelayedCreatePartitions`.
+impl AdminManager {
+    /// `delete.topic.enable`.
+    pub fn delete_topic_enable(&self) -> bool {
+        self.config.get_bool("delete.topic.enable").unwrap_or(true)
+    }
+
+    /// Whether the local cache knows the topic (Kafka's `metadataCache.contains(topic)`).
+    pub fn cache_contains_topic(&self, name: &str) -> bool {
+        self.cache
+            .snapshot()
+            .partition_states
+            .keys()
+            .any(|tp| tp.topic == name)
+    }
+
+    /// The topic named by `id`: the cache's topic ids first, else the assignments in
+    /// ZooKeeper (the controller context's id map in Kafka).
+    pub async fn topic_name_for_id(&self, id: Uuid) -> Result<Option<String>, AdminError> {
+        let from_cache = self
+            .cache
+            .snapshot()
+            .topic_ids
+            .iter()
+            .find(|(_, bytes)| **bytes == *id.as_bytes())
+            .map(|(name, _)| name.clone());
+        match from_cache {
+            Some(name) => Ok(Some(name)),
+            None => admin::topic_name_for_id(&self.zk, id).await,
+        }
+    }
+
+    /// Whether `/admin/delete_topics/<t>` exists (the controller's `isTopicQueuedUpForDeletion`
+    /// as ZooKeeper shows it).
+    pub async fn is_queued_for_deletion(&self, name: &str) -> Result<bool, AdminError> {
+        admin::is_topic_marked_for_deletion(&self.zk, name).await
+    }
+
+    /// Marks `name` for deletion (`/admin/delete_topics/<t>`); already marked counts as done,
+    /// so that repeated requests all wait for the deletion.
+    pub async fn delete_topic(&self, name: &str) -> Result<(), AdminError> {
+        match admin::delete_topic(&self.zk, name).await {
+            Ok(()) => {
+                info!(topic = %name, "topic marked for deletion");
+                Ok(())
+            }
+            Err(AdminError::TopicAlreadyMarkedForDeletion(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Waits (bounded by `timeout`) until the local cache no longer has `name`
+    /// (`DelayedDeleteTopics`' completion condition).
+    pub async fn wait_for_topic_deletion(&self, name: &str, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if !self.cache_contains_topic(name) {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// One CreatePartitions topic (`ZkAdminManager.createPartitions`): the topic must exist
+    /// and not be under reassignment; `count` must exceed the current count
+    /// (INVALID_PARTITIONS); an explicit `assignments` needs one entry per new partition, of
+    /// registered brokers only (INVALID_REPLICA_ASSIGNMENT); the new partitions are placed or
+    /// validated by `createNewPartitionsAssignment` and, unless `validate_only`, the full
+    /// assignment is written back with the topic id kept.
+    pub async fn create_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        assignments: Option<&[Vec<i32>]>,
+        validate_only: bool,
+    ) -> Result<NewPartitions, AdminError> {
+        let brokers: Vec<i32> = self
+            .zk
+            .get_all_brokers(false)
+            .await
+            .map_err(AdminError::Zk)?
+            .into_keys()
+            .collect();
+        let Some((existing, _)) = admin::get_topic_assignment(&self.zk, name).await? else {
+            return Err(AdminError::UnknownTopicOrPartition(format!(
+                "The topic '{name}' does not exist."
+            )));
+        };
+        if existing.partitions.is_empty() {
+            return Err(AdminError::UnknownTopicOrPartition(format!(
+                "The topic '{name}' does not exist."
+            )));
+        }
+        if !existing.adding_replicas.is_empty() || !existing.removing_replicas.is_empty() {
+            return Err(AdminError::ReassignmentInProgress(format!(
+                "A partition reassignment is in progress for the topic '{name}'."
+            )));
+        }
+        let old = existing.partitions.len() as i32;
+        let increment = i64::from(count) - i64::from(old);
+        if increment < 0 {
+            return Err(AdminError::InvalidPartitions(format!(
+                "Topic currently has {old} partitions, which is higher than the requested {count}."
+            )));
+        }
+        if increment == 0 {
+            return Err(AdminError::InvalidPartitions(format!(
+                "Topic already has {old} partitions."
+            )));
+        }
+        let explicit = match assignments {
+            None => None,
+            Some(list) => {
+                let mut unknown: Vec<i32> = list
+                    .iter()
+                    .flatten()
+                    .copied()
+                    .filter(|b| !brokers.contains(b))
+                    .collect();
+                unknown.sort_unstable();
+                unknown.dedup();
+                if !unknown.is_empty() {
+                    return Err(AdminError::InvalidReplicaAssignment(format!(
+                        "Unknown broker(s) in replica assignment: {}.",
+                        unknown
+                            .iter()
+                            .map(i32::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
+                }
+                if list.len() as i64 != increment {
+                    return Err(AdminError::InvalidReplicaAssignment(format!(
+                        "Increasing the number of partitions by {increment} but {} assignments provided.",
+                        list.len()
+                    )));
+                }
+                Some(
+                    list.iter()
+                        .enumerate()
+                        .map(|(i, r)| (old + i as i32, r.clone()))
+                        .collect::<BTreeMap<i32, Vec<i32>>>(),
+                )
+            }
+        };
+        let new = admin::create_new_partitions_assignment(
+            name,
+            &existing.partitions,
+            &brokers,
+            count,
+            explicit.as_ref(),
+        )?;
+        if validate_only {
+            return Ok(NewPartitions {
+                total: existing.partitions.len() + new.len(),
+            });
+        }
+        let combined =
+            admin::create_partitions_with_assignment(&self.zk, name, &existing, &new).await?;
+        info!(topic = %name, added = ?new, "creating partitions");
+        Ok(NewPartitions {
+            total: combined.len(),
+        })
     }
 }

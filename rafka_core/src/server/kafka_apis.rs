@@ -16,7 +16,9 @@ use crate::protocol::ApiKey;
 
 use super::admin_manager::AdminManager;
 use super::apis;
+use super::fetch_session::FetchSessionCache;
 use super::metadata_cache::MetadataCache;
+use super::producer_id_manager::ProducerIdManager;
 use super::replica_manager::ReplicaManager;
 
 /// What request handlers share.
@@ -33,6 +35,8 @@ pub struct KafkaApis {
     metadata_cache: Arc<MetadataCache>,
     replica_manager: Option<Arc<ReplicaManager>>,
     admin_manager: Option<Arc<AdminManager>>,
+    fetch_sessions: Arc<FetchSessionCache>,
+    producer_id_manager: Option<Arc<ProducerIdManager>>,
 }
 
 impl KafkaApis {
@@ -44,12 +48,26 @@ impl KafkaApis {
     }
 
     pub fn with_metadata_cache(context: ApisContext, metadata_cache: Arc<MetadataCache>) -> Self {
+        let slots = context
+            .config
+            .get_int("max.incremental.fetch.session.cache.slots")
+            .unwrap_or(1000)
+            .max(0) as usize;
         KafkaApis {
             context: Arc::new(context),
             metadata_cache,
             replica_manager: None,
             admin_manager: None,
+            fetch_sessions: Arc::new(FetchSessionCache::new(slots)),
+            producer_id_manager: None,
         }
+    }
+
+    /// Adds the producer id manager InitProducerId hands ids from (without one,
+    /// InitProducerId answers COORDINATOR_NOT_AVAILABLE).
+    pub fn with_producer_id_manager(mut self, manager: Arc<ProducerIdManager>) -> Self {
+        self.producer_id_manager = Some(manager);
+        self
     }
 
     /// Adds the admin manager (CreateTopics, Metadata auto-creation). Without one,
@@ -75,16 +93,44 @@ impl KafkaApis {
     }
 
     /// Handles one request to completion.
-    pub async fn handle_request(
-        context: Arc<ApisContext>,
-        metadata_cache: Arc<MetadataCache>,
-        replica_manager: Option<Arc<ReplicaManager>>,
-        admin_manager: Option<Arc<AdminManager>>,
-        request: Request,
-    ) -> Response {
+    pub async fn handle_request(this: KafkaApis, request: Request) -> Response {
+        let KafkaApis {
+            context,
+            metadata_cache,
+            replica_manager,
+            admin_manager,
+            fetch_sessions,
+            producer_id_manager,
+            ..
+        } = this;
         let parsed = &request.parsed;
         match parsed.api_key() {
             ApiKey::ApiVersions => apis::api_versions::handle(&context, parsed),
+            ApiKey::Fetch => {
+                apis::fetch::handle(
+                    &context.config,
+                    &metadata_cache,
+                    replica_manager.as_deref(),
+                    &fetch_sessions,
+                    parsed,
+                )
+                .await
+            }
+            ApiKey::ListOffsets => {
+                apis::list_offsets::handle(&metadata_cache, replica_manager.as_deref(), parsed)
+            }
+            ApiKey::DeleteRecords => {
+                apis::delete_records::handle(&metadata_cache, replica_manager.as_deref(), parsed)
+            }
+            ApiKey::InitProducerId => {
+                apis::init_producer_id::handle(producer_id_manager.as_deref(), parsed).await
+            }
+            ApiKey::DescribeLogDirs => {
+                apis::describe_log_dirs::handle(replica_manager.as_deref(), parsed)
+            }
+            ApiKey::Produce => {
+                apis::produce::handle(&metadata_cache, replica_manager.as_deref(), parsed).await
+            }
             ApiKey::Metadata => {
                 apis::metadata::handle(
                     &context,
@@ -97,6 +143,35 @@ impl KafkaApis {
             }
             ApiKey::CreateTopics => {
                 apis::create_topics::handle(admin_manager.as_deref(), parsed).await
+            }
+            ApiKey::DeleteTopics => {
+                apis::delete_topics::handle(admin_manager.as_deref(), parsed).await
+            }
+            ApiKey::CreatePartitions => {
+                apis::create_partitions::handle(admin_manager.as_deref(), parsed).await
+            }
+            ApiKey::DescribeConfigs => {
+                apis::describe_configs::handle(
+                    &context,
+                    &metadata_cache,
+                    admin_manager.as_deref(),
+                    parsed,
+                )
+                .await
+            }
+            ApiKey::AlterConfigs => {
+                apis::alter_configs::handle(&context, admin_manager.as_deref(), parsed).await
+            }
+            ApiKey::IncrementalAlterConfigs => {
+                apis::incremental_alter_configs::handle(&context, admin_manager.as_deref(), parsed)
+                    .await
+            }
+            ApiKey::DescribeCluster => {
+                apis::describe_cluster::handle(&metadata_cache, &request.connection, parsed)
+            }
+            ApiKey::StopReplica => {
+                apis::stop_replica::handle(&metadata_cache, replica_manager.as_deref(), parsed)
+                    .await
             }
             ApiKey::LeaderAndIsr => {
                 apis::leader_and_isr::handle(&metadata_cache, replica_manager.as_deref(), parsed)
@@ -119,12 +194,6 @@ impl KafkaApis {
 
 impl RequestHandler for KafkaApis {
     fn handle(&self, request: Request) -> ResponseFuture {
-        Box::pin(Self::handle_request(
-            Arc::clone(&self.context),
-            Arc::clone(&self.metadata_cache),
-            self.replica_manager.clone(),
-            self.admin_manager.clone(),
-            request,
-        ))
+        Box::pin(Self::handle_request(self.clone(), request))
     }
 }

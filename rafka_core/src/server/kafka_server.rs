@@ -26,7 +26,8 @@ use crate::network::{SocketServer, SocketServerConfig, SocketServerError};
 use crate::server::admin_manager::AdminManager;
 use crate::server::kafka_apis::{ApisContext, KafkaApis};
 use crate::server::metadata_cache::MetadataCache;
-use crate::server::replica_manager::ReplicaManager;
+use crate::server::producer_id_manager::ProducerIdManager;
+use crate::server::replica_manager::{ReplicaManager, TopicConfigSource};
 use crate::zk::connect_string::{ZkConnectString, ZkConnectStringError};
 use crate::zk::kafka_zk_client::{now_ms, KafkaZkClient, KafkaZkError};
 use crate::zk::zk_data::{self as data, BrokerInfo, ConfigType};
@@ -282,11 +283,16 @@ impl KafkaServer {
         ));
         let apis =
             KafkaApis::with_metadata_cache(ApisContext { broker_id, config }, metadata_cache)
-                .with_replica_manager(Arc::new(ReplicaManager::new(
-                    broker_id,
-                    log_manager.clone(),
-                )))
-                .with_admin_manager(admin_manager);
+                .with_replica_manager(Arc::new(
+                    ReplicaManager::new(broker_id, log_manager.clone()).with_topic_config_source(
+                        TopicConfigSource {
+                            zk: zk.clone(),
+                            majordomo: handle.clone(),
+                        },
+                    ),
+                ))
+                .with_admin_manager(admin_manager)
+                .with_producer_id_manager(Arc::new(ProducerIdManager::new(broker_id, zk.clone())));
         socket_server.start_processing(Arc::new(apis))?;
 
         // 23. running.

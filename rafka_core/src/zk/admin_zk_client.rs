@@ -1,7 +1,9 @@
-//! The admin write path for topics (Kafka's `AdminZkClient.createTopicWithAssignment` and the
-//! non-rack-aware `AdminUtils.assignReplicasToBrokers`): topic name rules, assignment
-//! validation, `/config/topics/<t>` then `/brokers/topics/<t>` (assignment v3 with a fresh
-//! topic id). The controller picks the new topic up from its `/brokers/topics` watch.
+//! The admin write path for topics (Kafka's `AdminZkClient` and the non-rack-aware
+//! `AdminUtils.assignReplicasToBrokers`): topic name rules, assignment validation, creation
+//! (`/config/topics/<t>` then `/brokers/topics/<t>`, assignment v3 with a fresh topic id),
+//! deletion requests (`/admin/delete_topics/<t>`) and partition additions (the full
+//! assignment rewritten in `/brokers/topics/<t>`, topic id kept). The controller acts on all
+//! three from its watches.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -32,6 +34,16 @@ pub enum AdminError {
     InvalidConfig(String),
     #[error("{0}")]
     InvalidRequest(String),
+    #[error("{0}")]
+    UnknownTopicOrPartition(String),
+    /// `/admin/delete_topics/<t>` already exists (Kafka's
+    /// `TopicAlreadyMarkedForDeletionException`; DeleteTopics treats it as success).
+    #[error("{0}")]
+    TopicAlreadyMarkedForDeletion(String),
+    #[error("{0}")]
+    ReassignmentInProgress(String),
+    #[error("{0}")]
+    BrokerNotAvailable(String),
     #[error(transparent)]
     Zk(#[from] KafkaZkError),
 }
@@ -77,6 +89,18 @@ pub fn assign_replicas_to_brokers(
     replication_factor: i16,
     start: Option<(usize, usize)>,
 ) -> Result<BTreeMap<i32, Vec<i32>>, AdminError> {
+    assign_replicas_from(brokers, partitions, replication_factor, start, 0)
+}
+
+/// `assignReplicasToBrokers` for partitions `start_partition_id..start_partition_id +
+/// partitions` (Kafka's `startPartitionId`, used when partitions are added).
+pub fn assign_replicas_from(
+    brokers: &[i32],
+    partitions: i32,
+    replication_factor: i16,
+    start: Option<(usize, usize)>,
+    start_partition_id: i32,
+) -> Result<BTreeMap<i32, Vec<i32>>, AdminError> {
     if partitions <= 0 {
         return Err(AdminError::InvalidPartitions(
             "Number of partitions must be larger than 0.".into(),
@@ -100,7 +124,9 @@ pub fn assign_replicas_to_brokers(
         (rng.gen_range(0..n), rng.gen_range(0..n))
     });
     let mut out = BTreeMap::new();
-    for (current, p) in (0..partitions).enumerate() {
+    let first_id = start_partition_id.max(0);
+    for p in first_id..first_id.saturating_add(partitions) {
+        let current = p as usize;
         if current > 0 && current.is_multiple_of(n) {
             shift += 1;
         }
@@ -124,6 +150,11 @@ pub async fn validate_topic_create(
     config: &BTreeMap<String, String>,
 ) -> Result<(), AdminError> {
     validate_topic_name(topic)?;
+    if is_topic_marked_for_deletion(zk, topic).await? {
+        return Err(AdminError::TopicExists(format!(
+            "Topic '{topic}' is marked for deletion."
+        )));
+    }
     let existing = match zk.zk().get_children(data::BROKER_TOPICS_PATH, false).await {
         Ok(c) => c,
         Err(e) if e.is_no_node() => Vec::new(),
@@ -245,6 +276,206 @@ pub async fn create_topic_with_assignment(
     }
 }
 
+/// Whether `/admin/delete_topics/<t>` exists (Kafka's `isTopicMarkedForDeletion`).
+pub async fn is_topic_marked_for_deletion(
+    zk: &KafkaZkClient,
+    topic: &str,
+) -> Result<bool, AdminError> {
+    Ok(zk
+        .zk()
+        .exists(&data::delete_topic_path(topic), false)
+        .await
+        .map_err(KafkaZkError::from)?
+        .is_some())
+}
+
+/// Kafka's `AdminZkClient.deleteTopic`: the topic must exist in `/brokers/topics`; then
+/// `/admin/delete_topics/<t>` is created (persistent, no data) for the controller's
+/// `TopicDeletionManager`. Already marked → [`AdminError::TopicAlreadyMarkedForDeletion`].
+pub async fn delete_topic(zk: &KafkaZkClient, topic: &str) -> Result<(), AdminError> {
+    let exists = zk
+        .zk()
+        .exists(&data::topic_path(topic), false)
+        .await
+        .map_err(KafkaZkError::from)?
+        .is_some();
+    if !exists {
+        return Err(AdminError::UnknownTopicOrPartition(format!(
+            "Topic `{topic}` to delete does not exist"
+        )));
+    }
+    zk.zk()
+        .create_recursive(data::DELETE_TOPICS_PATH)
+        .await
+        .map_err(KafkaZkError::from)?;
+    match zk
+        .zk()
+        .create(
+            &data::delete_topic_path(topic),
+            Vec::new(),
+            CreateMode::Persistent,
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_node_exists() => Err(AdminError::TopicAlreadyMarkedForDeletion(format!(
+            "topic {topic} is already marked for deletion"
+        ))),
+        Err(e) => Err(AdminError::Zk(e.into())),
+    }
+}
+
+/// `/brokers/topics/<t>` decoded with its data version; `None` when the topic does not exist.
+pub async fn get_topic_assignment(
+    zk: &KafkaZkClient,
+    topic: &str,
+) -> Result<Option<(TopicAssignmentZNode, i32)>, AdminError> {
+    let path = data::topic_path(topic);
+    match zk
+        .zk()
+        .get_data_opt(&path, false)
+        .await
+        .map_err(KafkaZkError::from)?
+    {
+        None => Ok(None),
+        Some((bytes, stat)) => TopicAssignmentZNode::decode(&bytes)
+            .map(|a| Some((a, stat.version)))
+            .map_err(|e| AdminError::Zk(KafkaZkError::bad_data(&path, e))),
+    }
+}
+
+/// The topic whose `/brokers/topics/<t>` carries `topic_id` (Kafka's controller-context
+/// `topicName(topicId)`, read from ZooKeeper); `None` when no topic has it.
+pub async fn topic_name_for_id(
+    zk: &KafkaZkClient,
+    topic_id: Uuid,
+) -> Result<Option<String>, AdminError> {
+    let topics = match zk.zk().get_children(data::BROKER_TOPICS_PATH, false).await {
+        Ok(c) => c,
+        Err(e) if e.is_no_node() => return Ok(None),
+        Err(e) => return Err(AdminError::Zk(e.into())),
+    };
+    for topic in topics {
+        // An unreadable assignment cannot carry the id; skip it rather than fail the lookup.
+        if let Ok(Some((a, _))) = get_topic_assignment(zk, &topic).await {
+            if a.topic_id == Some(topic_id) {
+                return Ok(Some(topic));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Kafka's `validateReplicaAssignment` for explicitly assigned new partitions: non-empty,
+/// no duplicate brokers, only available brokers, the existing replication factor.
+pub fn validate_replica_assignment(
+    assignment: &BTreeMap<i32, Vec<i32>>,
+    expected_replication_factor: usize,
+    available_brokers: &BTreeSet<i32>,
+) -> Result<(), AdminError> {
+    for (p, replicas) in assignment {
+        if replicas.is_empty() {
+            return Err(AdminError::InvalidReplicaAssignment(format!(
+                "Cannot have replication factor of 0 for partition id {p}."
+            )));
+        }
+        if replicas.iter().collect::<BTreeSet<_>>().len() != replicas.len() {
+            return Err(AdminError::InvalidReplicaAssignment(format!(
+                "Duplicate brokers not allowed in replica assignment: {} for partition id {p}.",
+                join(replicas)
+            )));
+        }
+        if !replicas.iter().all(|b| available_brokers.contains(b)) {
+            return Err(AdminError::BrokerNotAvailable(format!(
+                "Some brokers specified for partition id {p} are not available. Specified brokers: {}, available brokers: {}.",
+                join(replicas),
+                join(&available_brokers.iter().copied().collect::<Vec<_>>())
+            )));
+        }
+        if replicas.len() != expected_replication_factor {
+            return Err(AdminError::InvalidReplicaAssignment(format!(
+                "Inconsistent replication factor between partitions, partition 0 has {expected_replication_factor} while partition {p} has {} replicas.",
+                replicas.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn join(ids: &[i32]) -> String {
+    ids.iter()
+        .map(i32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Kafka's `AdminZkClient.createNewPartitionsAssignment`: the assignment of partitions
+/// `existing.len()..num_partitions`, either `explicit` (validated) or placed like
+/// `assignReplicasToBrokers` starting at the first broker whose id is at least partition 0's
+/// preferred leader, with partition 0's replication factor. `brokers` are the registered
+/// brokers.
+pub fn create_new_partitions_assignment(
+    topic: &str,
+    existing: &BTreeMap<i32, Vec<i32>>,
+    brokers: &[i32],
+    num_partitions: i32,
+    explicit: Option<&BTreeMap<i32, Vec<i32>>>,
+) -> Result<BTreeMap<i32, Vec<i32>>, AdminError> {
+    let Some(partition0) = existing.get(&0).filter(|r| !r.is_empty()) else {
+        return Err(AdminError::InvalidReplicaAssignment(format!(
+            "Unexpected existing replica assignment for topic '{topic}', partition id 0 is missing."
+        )));
+    };
+    let current = existing.len() as i32;
+    let to_add = num_partitions - current;
+    if to_add <= 0 {
+        return Err(AdminError::InvalidPartitions(format!(
+            "The number of partitions for a topic can only be increased. Topic {topic} currently has {current} partitions, {num_partitions} would not be an increase."
+        )));
+    }
+    let mut sorted = brokers.to_vec();
+    sorted.sort_unstable();
+    if let Some(explicit) = explicit {
+        let available: BTreeSet<i32> = sorted.iter().copied().collect();
+        validate_replica_assignment(explicit, partition0.len(), &available)?;
+        return Ok(explicit.clone());
+    }
+    let start_index = sorted.iter().position(|b| *b >= partition0[0]).unwrap_or(0);
+    assign_replicas_from(
+        &sorted,
+        to_add,
+        i16::try_from(partition0.len()).unwrap_or(i16::MAX),
+        Some((start_index, start_index)),
+        current,
+    )
+}
+
+/// Kafka's `createPartitionsWithAssignment` → `writeTopicPartitionAssignment(isUpdate)`: the
+/// existing assignment plus the new partitions written to `/brokers/topics/<t>` with the
+/// topic's id kept. Returns the combined assignment.
+pub async fn create_partitions_with_assignment(
+    zk: &KafkaZkClient,
+    topic: &str,
+    existing: &TopicAssignmentZNode,
+    new_partitions: &BTreeMap<i32, Vec<i32>>,
+) -> Result<BTreeMap<i32, Vec<i32>>, AdminError> {
+    let mut znode = existing.clone();
+    znode
+        .partitions
+        .extend(new_partitions.iter().map(|(p, r)| (*p, r.clone())));
+    match zk
+        .zk()
+        .set_data(&data::topic_path(topic), znode.encode(), None)
+        .await
+    {
+        Ok(_) => Ok(znode.partitions),
+        Err(e) if e.is_no_node() => Err(AdminError::UnknownTopicOrPartition(format!(
+            "The topic '{topic}' does not exist."
+        ))),
+        Err(e) => Err(AdminError::Zk(e.into())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,6 +505,50 @@ mod tests {
         ));
         let one = assign_replicas_to_brokers(&[7], 3, 1, None).unwrap();
         assert_eq!(one.values().cloned().collect::<Vec<_>>(), vec![vec![7]; 3]);
+        // Partitions added later continue the same pattern (startPartitionId).
+        let more = assign_replicas_from(&[0, 1, 2, 3, 4], 5, 3, Some((0, 0)), 5).unwrap();
+        assert_eq!(
+            more.keys().copied().collect::<Vec<_>>(),
+            vec![5, 6, 7, 8, 9]
+        );
+        assert_eq!(more[&5], a[&5]);
+        assert_eq!(more[&9], a[&9]);
+    }
+
+    #[test]
+    fn new_partitions_assignment() {
+        let existing: BTreeMap<i32, Vec<i32>> = [(0, vec![2, 3]), (1, vec![3, 1])].into();
+        // Placement starts at the first broker ≥ partition 0's leader (2 → index 1).
+        let a = create_new_partitions_assignment("t", &existing, &[3, 1, 2], 4, None).unwrap();
+        assert_eq!(a.keys().copied().collect::<Vec<_>>(), vec![2, 3]);
+        assert!(a.values().all(|r| r.len() == 2));
+        // Kafka: startIndex 1 (broker 2), partition 2 → first replica index (2 + 1) % 3 = 0.
+        assert_eq!(a[&2][0], 1);
+        assert!(matches!(
+            create_new_partitions_assignment("t", &existing, &[1, 2, 3], 2, None),
+            Err(AdminError::InvalidPartitions(_))
+        ));
+        let explicit: BTreeMap<i32, Vec<i32>> = [(2, vec![1, 2])].into();
+        assert_eq!(
+            create_new_partitions_assignment("t", &existing, &[1, 2, 3], 3, Some(&explicit))
+                .unwrap(),
+            explicit
+        );
+        let wrong_rf: BTreeMap<i32, Vec<i32>> = [(2, vec![1])].into();
+        assert!(matches!(
+            create_new_partitions_assignment("t", &existing, &[1, 2, 3], 3, Some(&wrong_rf)),
+            Err(AdminError::InvalidReplicaAssignment(_))
+        ));
+        let dup: BTreeMap<i32, Vec<i32>> = [(2, vec![1, 1])].into();
+        assert!(matches!(
+            create_new_partitions_assignment("t", &existing, &[1, 2, 3], 3, Some(&dup)),
+            Err(AdminError::InvalidReplicaAssignment(_))
+        ));
+        let unknown: BTreeMap<i32, Vec<i32>> = [(2, vec![1, 9])].into();
+        assert!(matches!(
+            create_new_partitions_assignment("t", &existing, &[1, 2, 3], 3, Some(&unknown)),
+            Err(AdminError::BrokerNotAvailable(_))
+        ));
     }
 
     #[test]

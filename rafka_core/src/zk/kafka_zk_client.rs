@@ -551,4 +551,47 @@ impl KafkaZkClient {
                 .map_err(|e| KafkaZkError::bad_data(data::FEATURE_PATH, e)),
         }
     }
+
+    /// Reads `/latest_producer_id_block` and its data version (Kafka's `getDataAndVersion`):
+    /// `None` when the znode does not exist, `Some((None, v))` for the empty znode brokers
+    /// create at startup.
+    pub async fn get_producer_id_block(
+        &self,
+    ) -> Result<Option<(Option<data::ProducerIdBlockZNode>, i32)>, KafkaZkError> {
+        let path = data::LATEST_PRODUCER_ID_BLOCK_PATH;
+        match self.zk.get_data_opt(path, false).await? {
+            None => Ok(None),
+            Some((bytes, stat)) => data::ProducerIdBlockZNode::decode_optional(&bytes)
+                .map(|block| Some((block, stat.version)))
+                .map_err(|e| KafkaZkError::bad_data(path, e)),
+        }
+    }
+
+    /// Writes `block` to `/latest_producer_id_block` only if the znode still has data version
+    /// `expected_version` (`None`: only if it does not exist yet) — Kafka's
+    /// `conditionalUpdatePath`. `Ok(false)` when another writer got there first.
+    pub async fn conditional_set_producer_id_block(
+        &self,
+        block: &data::ProducerIdBlockZNode,
+        expected_version: Option<i32>,
+    ) -> Result<bool, KafkaZkError> {
+        let path = data::LATEST_PRODUCER_ID_BLOCK_PATH;
+        let result = match expected_version {
+            Some(version) => self
+                .zk
+                .set_data(path, block.encode(), Some(version))
+                .await
+                .map(|_| ()),
+            None => self
+                .zk
+                .create(path, block.encode(), CreateMode::Persistent)
+                .await
+                .map(|_| ()),
+        };
+        match result {
+            Ok(()) => Ok(true),
+            Err(e) if e.is_bad_version() || e.is_node_exists() || e.is_no_node() => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
 }

@@ -2,8 +2,21 @@
 //! A handler decodes its body from the [`crate::protocol::ParsedRequest`], does the work and
 //! returns a [`crate::network::Response`].
 
+pub mod alter_configs;
 pub mod api_versions;
+pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_records;
+pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_configs;
+pub mod describe_log_dirs;
+pub mod fetch;
+pub mod incremental_alter_configs;
+pub mod init_producer_id;
 pub mod leader_and_isr;
+pub mod list_offsets;
 pub mod metadata;
+pub mod produce;
+pub mod stop_replica;
 pub mod update_metadata;

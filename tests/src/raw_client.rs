@@ -1,0 +1,153 @@
+//! `RawClient`: a minimal Kafka client for tests that need exact protocol control — one
+//! request at a time over a blocking loopback TCP connection, request and response typed with
+//! kafka-protocol (the same wire types the broker uses), every read and write with a timeout.
+//!
+//! ```no_run
+//! use kafka_protocol::messages::DescribeClusterRequest;
+//! let mut c = rafka_tests::RawClient::connect(9092).unwrap();
+//! let r = c.send(1, &DescribeClusterRequest::default()).unwrap();
+//! assert_eq!(r.error_code, 0);
+//! ```
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::{RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+
+/// Per-read/write timeout.
+pub const RAW_CLIENT_IO_TIMEOUT: Duration = Duration::from_secs(60);
+/// Largest response frame accepted (a bound, not a Kafka limit).
+const MAX_FRAME: usize = 256 * 1024 * 1024;
+
+/// One connection to a broker. Correlation ids count up from 1 and are checked.
+#[derive(Debug)]
+pub struct RawClient {
+    stream: TcpStream,
+    next_correlation_id: i32,
+    client_id: String,
+}
+
+fn invalid(what: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what.to_string())
+}
+
+impl RawClient {
+    /// Connects to `127.0.0.1:port`.
+    pub fn connect(port: u16) -> io::Result<RawClient> {
+        let stream = TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_read_timeout(Some(RAW_CLIENT_IO_TIMEOUT))?;
+        stream.set_write_timeout(Some(RAW_CLIENT_IO_TIMEOUT))?;
+        stream.set_nodelay(true)?;
+        Ok(RawClient {
+            stream,
+            next_correlation_id: 1,
+            client_id: "rafka-tests".to_string(),
+        })
+    }
+
+    /// Connects, retrying every 100 ms until `timeout` (a broker still starting its listener).
+    pub fn connect_with_retry(port: u16, timeout: Duration) -> io::Result<RawClient> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match RawClient::connect(port) {
+                Ok(c) => return Ok(c),
+                Err(e) if Instant::now() >= deadline => return Err(e),
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
+    /// Sets the client id sent in request headers.
+    pub fn with_client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client_id = client_id.into();
+        self
+    }
+
+    /// Sends `request` at `version` and decodes the response.
+    pub fn send<R: Request>(&mut self, version: i16, request: &R) -> io::Result<R::Response> {
+        let mut body = BytesMut::new();
+        request
+            .encode(&mut body, version)
+            .map_err(|e| invalid(format!("encoding api {} v{version}: {e}", R::KEY)))?;
+        let mut payload = self.send_raw(R::KEY, version, R::header_version(version), &body)?;
+        let header_version = <R::Response as HeaderVersion>::header_version(version);
+        let header = ResponseHeader::decode(&mut payload, header_version)
+            .map_err(|e| invalid(format!("response header: {e}")))?;
+        let expected = self.next_correlation_id - 1;
+        if header.correlation_id != expected {
+            return Err(invalid(format!(
+                "correlation id {} in response, expected {expected}",
+                header.correlation_id
+            )));
+        }
+        R::Response::decode(&mut payload, version)
+            .map_err(|e| invalid(format!("decoding api {} v{version} response: {e}", R::KEY)))
+    }
+
+    /// Sends `request` at `version` without reading a response (acks=0 Produce).
+    pub fn send_without_response<R: Request>(
+        &mut self,
+        version: i16,
+        request: &R,
+    ) -> io::Result<()> {
+        let mut body = BytesMut::new();
+        request
+            .encode(&mut body, version)
+            .map_err(|e| invalid(format!("encoding api {} v{version}: {e}", R::KEY)))?;
+        let frame = self.frame(R::KEY, version, R::header_version(version), &body)?;
+        self.stream.write_all(&frame)
+    }
+
+    /// Size prefix + request header + body, with the next correlation id.
+    fn frame(
+        &mut self,
+        api_key: i16,
+        version: i16,
+        request_header_version: i16,
+        body: &[u8],
+    ) -> io::Result<Vec<u8>> {
+        let correlation_id = self.next_correlation_id;
+        self.next_correlation_id += 1;
+        let header = RequestHeader::default()
+            .with_request_api_key(api_key)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation_id)
+            .with_client_id(Some(StrBytes::from_string(self.client_id.clone())));
+        let mut frame = BytesMut::new();
+        header
+            .encode(&mut frame, request_header_version)
+            .map_err(|e| invalid(format!("request header: {e}")))?;
+        frame.extend_from_slice(body);
+        let len = i32::try_from(frame.len()).map_err(invalid)?;
+        let mut out = Vec::with_capacity(4 + frame.len());
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(&frame);
+        Ok(out)
+    }
+
+    /// Sends a request whose body is already encoded; returns the whole response payload
+    /// (response header included). `request_header_version` is 1 for non-flexible versions,
+    /// 2 for flexible ones.
+    pub fn send_raw(
+        &mut self,
+        api_key: i16,
+        version: i16,
+        request_header_version: i16,
+        body: &[u8],
+    ) -> io::Result<Bytes> {
+        let frame = self.frame(api_key, version, request_header_version, body)?;
+        self.stream.write_all(&frame)?;
+        let mut size = [0u8; 4];
+        self.stream.read_exact(&mut size)?;
+        let size = usize::try_from(i32::from_be_bytes(size)).map_err(invalid)?;
+        if size > MAX_FRAME {
+            return Err(invalid(format!("response frame of {size} bytes")));
+        }
+        let mut payload = vec![0u8; size];
+        self.stream.read_exact(&mut payload)?;
+        Ok(Bytes::from(payload))
+    }
+}
