@@ -45,8 +45,12 @@ WORK=$FUZZ_DIR/target/corpus/$TARGET
 REGRESSIONS=$FUZZ_DIR/corpus/$TARGET
 ARTIFACTS=$FUZZ_DIR/artifacts/$TARGET
 
+# Explicit triple and target dir, so the binary's path below holds whatever CARGO_TARGET_DIR says.
+HOST=$(rustc -vV | sed -n 's/^host: //p')
+BIN=$FUZZ_DIR/target/$HOST/release/$TARGET
 log "building $TARGET"
-(cd "$FUZZ_DIR" && timeout --kill-after=30s 1800 cargo fuzz build "$TARGET") ||
+(cd "$FUZZ_DIR" && timeout --kill-after=30s 1800 \
+  cargo fuzz build --target "$HOST" --target-dir "$FUZZ_DIR/target" "$TARGET") ||
   { log "error: build of fuzz target $TARGET failed"; exit 1; }
 
 rm -rf "$SEEDS"
@@ -58,15 +62,19 @@ trap 'rm -f "$MARKER"' EXIT
 # first corpus directory is where libFuzzer writes new inputs, and the target writes the seeds
 # (RAFKA_FUZZ_SEED_DIR) before libFuzzer reads the directories. The outer timeout only bounds a
 # wedged run; -max_total_time ends a healthy one.
-HOST=$(rustc -vV | sed -n 's/^host: //p')
-BIN=$FUZZ_DIR/target/$HOST/release/$TARGET
 [ -x "$BIN" ] || { log "error: $BIN was not built"; exit 1; }
 log "fuzzing $TARGET for ${SECONDS_BUDGET}s"
-rc=0
+# libFuzzer's per-new-input lines go only to the full log; everything else (status pulses,
+# crash reports, final stats) is shown.
+FULL_LOG=$FUZZ_DIR/target/$TARGET.log
 RAFKA_FUZZ_SEED_DIR="$SEEDS" ASAN_OPTIONS="${ASAN_OPTIONS:-detect_odr_violation=0}" \
   timeout --kill-after=30s "$((SECONDS_BUDGET + 120))" \
   "$BIN" -artifact_prefix="$ARTIFACTS/" -max_total_time="$SECONDS_BUDGET" -timeout=10 \
-  -max_len=8192 -print_final_stats=1 "$WORK" "$REGRESSIONS" "$SEEDS" || rc=$?
+  -max_len=8192 -rss_limit_mb=4096 -print_final_stats=1 "$WORK" "$REGRESSIONS" "$SEEDS" 2>&1 |
+  tee "$FULL_LOG" |
+  grep --line-buffered -vE '^#[0-9]+[[:space:]]+(NEW|REDUCE) |^[[:space:]]+NEW_FUNC|^"|# Uses: '
+rc=${PIPESTATUS[0]}
+log "full libFuzzer output: $FULL_LOG"
 
 if [ "$rc" -ne 0 ]; then
   mapfile -t found < <(find "$ARTIFACTS" -type f -newer "$MARKER" 2>/dev/null)

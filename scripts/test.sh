@@ -5,7 +5,8 @@
 #   scripts/test.sh                       # everything
 #   scripts/test.sh -E 'test(harness)'    # extra arguments go to the test runner
 #
-# Environment: SKIP_INSTALL_DEPS=1 skips scripts/install-deps.sh;
+# Environment: SKIP_INSTALL_DEPS=1 skips scripts/install-deps.sh; SKIP_FUZZ=1 skips the bounded
+# fuzz run (scripts/fuzz.sh, RAFKA_FUZZ_SECONDS long, default 60);
 # RAFKA_TEST_TIMEOUT (seconds, default 3600) bounds the `cargo test` fallback as a whole
 # (nextest bounds each test itself, see .config/nextest.toml).
 set -uo pipefail
@@ -75,6 +76,11 @@ if step "build" cargo build --workspace --all-targets; then
     step "doc tests" timeout --kill-after=30s 600 cargo test --workspace --doc
   else
     skip "doc tests" "none in rafka_core/src or tests/src"
+  fi
+  if [ "${SKIP_FUZZ:-0}" = 1 ]; then
+    skip "fuzz" "SKIP_FUZZ=1"
+  else
+    step "fuzz" scripts/fuzz.sh "${RAFKA_FUZZ_SECONDS:-60}"
   fi
 else
   skip "tests" "build failed"

@@ -17,24 +17,45 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use kafka_protocol::messages::api_versions_request::ApiVersionsRequest;
+use kafka_protocol::messages::create_partitions_request::{
+    CreatePartitionsAssignment, CreatePartitionsRequest, CreatePartitionsTopic,
+};
 use kafka_protocol::messages::create_topics_request::{
     CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig, CreateTopicsRequest,
 };
-use kafka_protocol::messages::leader_and_isr_request::{
-    LeaderAndIsrLiveLeader, LeaderAndIsrPartitionState, LeaderAndIsrRequest, LeaderAndIsrTopicState,
+use kafka_protocol::messages::delete_records_request::{
+    DeleteRecordsPartition, DeleteRecordsRequest, DeleteRecordsTopic,
+};
+use kafka_protocol::messages::delete_topics_request::{DeleteTopicState, DeleteTopicsRequest};
+use kafka_protocol::messages::describe_configs_request::{
+    DescribeConfigsRequest, DescribeConfigsResource,
+};
+use kafka_protocol::messages::describe_log_dirs_request::{
+    DescribableLogDirTopic, DescribeLogDirsRequest,
 };
 use kafka_protocol::messages::fetch_request::{
     FetchPartition, FetchRequest, FetchTopic, ForgottenTopic,
+};
+use kafka_protocol::messages::init_producer_id_request::InitProducerIdRequest;
+use kafka_protocol::messages::leader_and_isr_request::{
+    LeaderAndIsrLiveLeader, LeaderAndIsrPartitionState, LeaderAndIsrRequest, LeaderAndIsrTopicState,
+};
+use kafka_protocol::messages::list_offsets_request::{
+    ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic,
 };
 use kafka_protocol::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
 use kafka_protocol::messages::produce_request::{
     PartitionProduceData, ProduceRequest, TopicProduceData,
 };
+use kafka_protocol::messages::stop_replica_request::{
+    StopReplicaPartitionState, StopReplicaPartitionV0, StopReplicaRequest, StopReplicaTopicState,
+    StopReplicaTopicV1,
+};
 use kafka_protocol::messages::update_metadata_request::{
     UpdateMetadataBroker, UpdateMetadataEndpoint, UpdateMetadataPartitionState,
     UpdateMetadataRequest, UpdateMetadataTopicState,
 };
-use kafka_protocol::messages::{BrokerId, RequestHeader, RequestKind, TopicName};
+use kafka_protocol::messages::{BrokerId, ProducerId, RequestHeader, RequestKind, TopicName};
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use rafka_core::cluster::SecurityProtocol;
 use rafka_core::config::KafkaConfig;
@@ -165,10 +186,15 @@ fn walk_batches(records: &[u8]) {
         };
         let _ = batch.validate();
         let _ = batch.validate_crc();
-        let _ = (batch.last_offset(), batch.next_offset(), batch.last_sequence());
+        let _ = (
+            batch.last_offset(),
+            batch.next_offset(),
+            batch.last_sequence(),
+        );
         if let Ok(decoded) = decode_records(&batch) {
             for record in decoded {
-                let _ = EndTransactionMarker::decode(record.key.as_deref(), record.value.as_deref());
+                let _ =
+                    EndTransactionMarker::decode(record.key.as_deref(), record.value.as_deref());
             }
         }
     }
@@ -206,7 +232,8 @@ pub fn seeds() -> Vec<Seed> {
             if let Some(frame) = default_body(key).and_then(|b| frame(key, version, 1, &b)) {
                 out.push((format!("seed-{key:?}-v{version}-default"), frame));
             }
-            if let Some(frame) = populated_body(key, version).and_then(|b| frame(key, version, 2, &b))
+            if let Some(frame) =
+                populated_body(key, version).and_then(|b| frame(key, version, 2, &b))
             {
                 out.push((format!("seed-{key:?}-v{version}-populated"), frame));
             }
@@ -217,7 +244,10 @@ pub fn seeds() -> Vec<Seed> {
         let version = range.max + 1;
         let mut header = BytesMut::new();
         let ok = request_header(ApiKey::ApiVersions, version, 3)
-            .encode(&mut header, request_header_version(ApiKey::ApiVersions, version))
+            .encode(
+                &mut header,
+                request_header_version(ApiKey::ApiVersions, version),
+            )
             .is_ok();
         if ok {
             header.extend_from_slice(&[0x05, b'r', b'k', b'f', b'k', 0x02, b'1', 0x00]);
@@ -246,7 +276,10 @@ pub fn seeds() -> Vec<Seed> {
     .flatten()
     .collect();
     if !session.is_empty() {
-        out.push(("seed-session-update-metadata-then-metadata".to_string(), session));
+        out.push((
+            "seed-session-update-metadata-then-metadata".to_string(),
+            session,
+        ));
     }
     out
 }
@@ -289,23 +322,84 @@ fn default_body(key: ApiKey) -> Option<RequestKind> {
         };
     }
     defaults!(
-        Produce, Fetch, ListOffsets, Metadata, LeaderAndIsr, StopReplica, UpdateMetadata,
-        ControlledShutdown, OffsetCommit, OffsetFetch, FindCoordinator, JoinGroup, Heartbeat,
-        LeaveGroup, SyncGroup, DescribeGroups, ListGroups, SaslHandshake, ApiVersions,
-        CreateTopics, DeleteTopics, DeleteRecords, InitProducerId, OffsetForLeaderEpoch,
-        AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, WriteTxnMarkers, TxnOffsetCommit,
-        DescribeAcls, CreateAcls, DeleteAcls, DescribeConfigs, AlterConfigs, AlterReplicaLogDirs,
-        DescribeLogDirs, SaslAuthenticate, CreatePartitions, CreateDelegationToken,
-        RenewDelegationToken, ExpireDelegationToken, DescribeDelegationToken, DeleteGroups,
-        ElectLeaders, IncrementalAlterConfigs, AlterPartitionReassignments,
-        ListPartitionReassignments, OffsetDelete, DescribeClientQuotas, AlterClientQuotas,
-        DescribeUserScramCredentials, AlterUserScramCredentials, Vote, BeginQuorumEpoch,
-        EndQuorumEpoch, DescribeQuorum, AlterPartition, UpdateFeatures, Envelope, FetchSnapshot,
-        DescribeCluster, DescribeProducers, BrokerRegistration, BrokerHeartbeat,
-        UnregisterBroker, DescribeTransactions, ListTransactions, AllocateProducerIds,
-        ConsumerGroupHeartbeat, ConsumerGroupDescribe, ControllerRegistration,
-        GetTelemetrySubscriptions, PushTelemetry, AssignReplicasToDirs,
-        ListClientMetricsResources, DescribeTopicPartitions, AddRaftVoter, RemoveRaftVoter,
+        Produce,
+        Fetch,
+        ListOffsets,
+        Metadata,
+        LeaderAndIsr,
+        StopReplica,
+        UpdateMetadata,
+        ControlledShutdown,
+        OffsetCommit,
+        OffsetFetch,
+        FindCoordinator,
+        JoinGroup,
+        Heartbeat,
+        LeaveGroup,
+        SyncGroup,
+        DescribeGroups,
+        ListGroups,
+        SaslHandshake,
+        ApiVersions,
+        CreateTopics,
+        DeleteTopics,
+        DeleteRecords,
+        InitProducerId,
+        OffsetForLeaderEpoch,
+        AddPartitionsToTxn,
+        AddOffsetsToTxn,
+        EndTxn,
+        WriteTxnMarkers,
+        TxnOffsetCommit,
+        DescribeAcls,
+        CreateAcls,
+        DeleteAcls,
+        DescribeConfigs,
+        AlterConfigs,
+        AlterReplicaLogDirs,
+        DescribeLogDirs,
+        SaslAuthenticate,
+        CreatePartitions,
+        CreateDelegationToken,
+        RenewDelegationToken,
+        ExpireDelegationToken,
+        DescribeDelegationToken,
+        DeleteGroups,
+        ElectLeaders,
+        IncrementalAlterConfigs,
+        AlterPartitionReassignments,
+        ListPartitionReassignments,
+        OffsetDelete,
+        DescribeClientQuotas,
+        AlterClientQuotas,
+        DescribeUserScramCredentials,
+        AlterUserScramCredentials,
+        Vote,
+        BeginQuorumEpoch,
+        EndQuorumEpoch,
+        DescribeQuorum,
+        AlterPartition,
+        UpdateFeatures,
+        Envelope,
+        FetchSnapshot,
+        DescribeCluster,
+        DescribeProducers,
+        BrokerRegistration,
+        BrokerHeartbeat,
+        UnregisterBroker,
+        DescribeTransactions,
+        ListTransactions,
+        AllocateProducerIds,
+        ConsumerGroupHeartbeat,
+        ConsumerGroupDescribe,
+        ControllerRegistration,
+        GetTelemetrySubscriptions,
+        PushTelemetry,
+        AssignReplicasToDirs,
+        ListClientMetricsResources,
+        DescribeTopicPartitions,
+        AddRaftVoter,
+        RemoveRaftVoter,
         UpdateRaftVoter,
     )
 }
@@ -343,7 +437,11 @@ fn populated_body(key: ApiKey, version: i16) -> Option<RequestKind> {
                 topics.push(MetadataRequestTopic::default().with_topic_id(topic_id));
             }
             if version >= 12 {
-                topics.push(MetadataRequestTopic::default().with_topic_id(topic_id).with_name(None));
+                topics.push(
+                    MetadataRequestTopic::default()
+                        .with_topic_id(topic_id)
+                        .with_name(None),
+                );
             }
             let mut body = MetadataRequest::default().with_topics(Some(topics));
             if version >= 4 {
@@ -449,7 +547,9 @@ fn populated_body(key: ApiKey, version: i16) -> Option<RequestKind> {
                     p = p.with_is_new(true);
                 }
                 if version >= 3 {
-                    p = p.with_adding_replicas(ids(&[3])).with_removing_replicas(ids(&[4]));
+                    p = p
+                        .with_adding_replicas(ids(&[3]))
+                        .with_removing_replicas(ids(&[4]));
                 }
                 p
             };
@@ -486,7 +586,9 @@ fn populated_body(key: ApiKey, version: i16) -> Option<RequestKind> {
                         PartitionProduceData::default()
                             .with_index(0)
                             .with_records(Some(record_batches().into())),
-                        PartitionProduceData::default().with_index(1).with_records(None),
+                        PartitionProduceData::default()
+                            .with_index(1)
+                            .with_records(None),
                     ])]);
             if version >= 3 {
                 body = body.with_transactional_id(None);
@@ -536,6 +638,174 @@ fn populated_body(key: ApiKey, version: i16) -> Option<RequestKind> {
             }
             RequestKind::Fetch(body)
         }
+        ApiKey::ListOffsets => {
+            let mut partition = ListOffsetsPartition::default()
+                .with_partition_index(0)
+                .with_timestamp(-1);
+            if version == 0 {
+                partition = partition.with_max_num_offsets(1);
+            }
+            if version >= 4 {
+                partition = partition.with_current_leader_epoch(0);
+            }
+            let mut body = ListOffsetsRequest::default()
+                .with_replica_id(BrokerId(-1))
+                .with_topics(vec![ListOffsetsTopic::default()
+                    .with_name(topic("orders"))
+                    .with_partitions(vec![
+                        partition,
+                        ListOffsetsPartition::default()
+                            .with_partition_index(1)
+                            .with_timestamp(-2),
+                    ])]);
+            if version >= 2 {
+                body = body.with_isolation_level(1);
+            }
+            RequestKind::ListOffsets(body)
+        }
+        ApiKey::DeleteTopics => {
+            let body = DeleteTopicsRequest::default().with_timeout_ms(30_000);
+            RequestKind::DeleteTopics(if version >= 6 {
+                body.with_topics(vec![
+                    DeleteTopicState::default().with_name(Some(topic("orders"))),
+                    DeleteTopicState::default().with_topic_id(topic_id),
+                ])
+            } else {
+                body.with_topic_names(vec![topic("orders"), topic("bad/name")])
+            })
+        }
+        ApiKey::DescribeConfigs => {
+            let mut body = DescribeConfigsRequest::default().with_resources(vec![
+                DescribeConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s("orders"))
+                    .with_configuration_keys(Some(vec![s("cleanup.policy")])),
+                DescribeConfigsResource::default()
+                    .with_resource_type(4)
+                    .with_resource_name(s("0"))
+                    .with_configuration_keys(None),
+            ]);
+            if version >= 1 {
+                body = body.with_include_synonyms(true);
+            }
+            if version >= 3 {
+                body = body.with_include_documentation(true);
+            }
+            RequestKind::DescribeConfigs(body)
+        }
+        ApiKey::AlterConfigs => {
+            use kafka_protocol::messages::alter_configs_request::{
+                AlterConfigsRequest, AlterConfigsResource, AlterableConfig,
+            };
+            RequestKind::AlterConfigs(
+                AlterConfigsRequest::default()
+                    .with_validate_only(true)
+                    .with_resources(vec![AlterConfigsResource::default()
+                        .with_resource_type(2)
+                        .with_resource_name(s("orders"))
+                        .with_configs(vec![
+                            AlterableConfig::default()
+                                .with_name(s("retention.ms"))
+                                .with_value(Some(s("1000"))),
+                            AlterableConfig::default()
+                                .with_name(s("cleanup.policy"))
+                                .with_value(None),
+                        ])]),
+            )
+        }
+        ApiKey::IncrementalAlterConfigs => {
+            use kafka_protocol::messages::incremental_alter_configs_request::{
+                AlterConfigsResource, AlterableConfig, IncrementalAlterConfigsRequest,
+            };
+            RequestKind::IncrementalAlterConfigs(
+                IncrementalAlterConfigsRequest::default()
+                    .with_validate_only(true)
+                    .with_resources(vec![AlterConfigsResource::default()
+                        .with_resource_type(4)
+                        .with_resource_name(s("0"))
+                        .with_configs(vec![
+                            AlterableConfig::default()
+                                .with_name(s("log.cleaner.threads"))
+                                .with_config_operation(0)
+                                .with_value(Some(s("2"))),
+                            AlterableConfig::default()
+                                .with_name(s("cleanup.policy"))
+                                .with_config_operation(2)
+                                .with_value(Some(s("compact"))),
+                        ])]),
+            )
+        }
+        ApiKey::CreatePartitions => RequestKind::CreatePartitions(
+            CreatePartitionsRequest::default()
+                .with_timeout_ms(30_000)
+                .with_validate_only(true)
+                .with_topics(vec![
+                    CreatePartitionsTopic::default()
+                        .with_name(topic("orders"))
+                        .with_count(4)
+                        .with_assignments(Some(vec![
+                            CreatePartitionsAssignment::default().with_broker_ids(ids(&[0]))
+                        ])),
+                    CreatePartitionsTopic::default()
+                        .with_name(topic("other"))
+                        .with_count(2)
+                        .with_assignments(None),
+                ]),
+        ),
+        ApiKey::DeleteRecords => RequestKind::DeleteRecords(
+            DeleteRecordsRequest::default()
+                .with_timeout_ms(30_000)
+                .with_topics(vec![DeleteRecordsTopic::default()
+                    .with_name(topic("orders"))
+                    .with_partitions(vec![DeleteRecordsPartition::default()
+                        .with_partition_index(0)
+                        .with_offset(-1)])]),
+        ),
+        ApiKey::DescribeLogDirs => {
+            RequestKind::DescribeLogDirs(DescribeLogDirsRequest::default().with_topics(Some(vec![
+                DescribableLogDirTopic::default()
+                    .with_topic(topic("orders"))
+                    .with_partitions(vec![0, 1]),
+            ])))
+        }
+        ApiKey::StopReplica => {
+            let mut body = StopReplicaRequest::default()
+                .with_controller_id(BrokerId(BROKER_ID))
+                .with_controller_epoch(1);
+            if version >= 1 {
+                body = body.with_broker_epoch(-1);
+            }
+            body = match version {
+                0 => body
+                    .with_delete_partitions(true)
+                    .with_ungrouped_partitions(vec![StopReplicaPartitionV0::default()
+                        .with_topic_name(topic("orders"))
+                        .with_partition_index(0)]),
+                1 | 2 => body.with_delete_partitions(true).with_topics(vec![
+                    StopReplicaTopicV1::default()
+                        .with_name(topic("orders"))
+                        .with_partition_indexes(vec![0, 1]),
+                ]),
+                _ => body.with_topic_states(vec![StopReplicaTopicState::default()
+                    .with_topic_name(topic("orders"))
+                    .with_partition_states(vec![StopReplicaPartitionState::default()
+                        .with_partition_index(0)
+                        .with_leader_epoch(1)
+                        .with_delete_partition(true)])]),
+            };
+            RequestKind::StopReplica(body)
+        }
+        ApiKey::InitProducerId => {
+            let mut body = InitProducerIdRequest::default()
+                .with_transactional_id(None)
+                .with_transaction_timeout_ms(60_000);
+            if version >= 3 {
+                body = body
+                    .with_producer_id(ProducerId(-1))
+                    .with_producer_epoch(-1);
+            }
+            RequestKind::InitProducerId(body)
+        }
         _ => return None,
     })
 }
@@ -550,7 +820,10 @@ fn record_batches() -> Vec<u8> {
             timestamp: 1_700_000_000_002,
             key: Some(b"k2".to_vec()),
             value: None,
-            headers: vec![("h".to_string(), Some(b"v".to_vec())), ("n".to_string(), None)],
+            headers: vec![
+                ("h".to_string(), Some(b"v".to_vec())),
+                ("n".to_string(), None),
+            ],
         },
     ];
     let codecs = [

@@ -403,10 +403,11 @@ enum Target {
 }
 
 impl Target {
-    fn open(args: &TargetArgs, topic: &str) -> anyhow::Result<Target> {
+    /// Opens the target; a mock cluster gets `topic` with `mock_partitions` partitions.
+    fn open(args: &TargetArgs, topic: &str, mock_partitions: i32) -> anyhow::Result<Target> {
         if args.is_mock() {
             let mock = MockCluster::new(1).context("creating the librdkafka mock cluster")?;
-            mock.create_topic(topic, args.mock_partitions, 1)
+            mock.create_topic(topic, mock_partitions, 1)
                 .with_context(|| format!("creating topic {topic} in the mock cluster"))?;
             return Ok(Target::Mock(mock));
         }
@@ -477,7 +478,7 @@ fn run_produce(args: &ProduceArgs, out: &mut impl Write) -> anyhow::Result<()> {
         bail!("--num-records must be at least 1");
     }
     let props = parse_props(&args.producer_props)?;
-    let target = Target::open(&args.target, &args.topic)?;
+    let target = Target::open(&args.target, &args.topic, args.target.mock_partitions)?;
     let mut cfg = ClientConfig::new();
     cfg.set("bootstrap.servers", target.bootstrap());
     for (k, v) in &props {
@@ -630,8 +631,29 @@ impl ClientContext for ConsumeContext {
 
 impl ConsumerContext for ConsumeContext {}
 
+/// librdkafka's mock cluster drops a partition's oldest batches beyond 5 MiB (or 100000
+/// batches), so `consume --mock` spreads the records it writes first over enough partitions.
+const MOCK_PARTITION_BYTES: u64 = 5 << 20;
+
+/// Partitions for `consume --mock`: at least `--mock-partitions`, and enough that each holds
+/// at most half of [`MOCK_PARTITION_BYTES`] (each record counted with 70 bytes of overhead).
+pub fn mock_consume_partitions(args: &ConsumeArgs) -> i32 {
+    let total = args.messages.saturating_mul(args.record_size as u64 + 70);
+    let needed = total.div_ceil(MOCK_PARTITION_BYTES / 2).max(1);
+    i32::try_from(needed)
+        .unwrap_or(i32::MAX)
+        .max(args.target.mock_partitions)
+}
+
 /// Writes `count` records of `size` bytes into the mock topic (untimed), acks=1.
-fn fill_mock_topic(bootstrap: &str, topic: &str, count: u64, size: usize) -> anyhow::Result<()> {
+/// Records go to the partitions in turn, so that each stays under the mock's size limit.
+fn fill_mock_topic(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    count: u64,
+    size: usize,
+) -> anyhow::Result<()> {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("acks", "1")
@@ -639,8 +661,11 @@ fn fill_mock_topic(bootstrap: &str, topic: &str, count: u64, size: usize) -> any
         .create()
         .context("creating the producer that fills the mock topic")?;
     let payload = random_payload(size);
-    for _ in 0..count {
-        let mut record = BaseRecord::<(), [u8]>::to(topic).payload(&payload);
+    for i in 0..count {
+        let partition = i32::try_from(i % partitions.max(1) as u64).unwrap_or(0);
+        let mut record = BaseRecord::<(), [u8]>::to(topic)
+            .partition(partition)
+            .payload(&payload);
         loop {
             match producer.send(record) {
                 Ok(()) => break,
@@ -661,8 +686,16 @@ fn fill_mock_topic(bootstrap: &str, topic: &str, count: u64, size: usize) -> any
 
 fn run_consume(args: &ConsumeArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let props = parse_props(&args.consumer_props)?;
-    let target = Target::open(&args.target, &args.topic)?;
+    let partitions = mock_consume_partitions(args);
+    let target = Target::open(&args.target, &args.topic, partitions)?;
     if let Target::Mock(_) = target {
+        if partitions > args.target.mock_partitions {
+            writeln!(
+                out,
+                "a mock partition keeps only its last {} MiB: using {partitions} partitions",
+                MOCK_PARTITION_BYTES >> 20
+            )?;
+        }
         writeln!(
             out,
             "filling the mock topic with {} records of {} bytes",
@@ -671,6 +704,7 @@ fn run_consume(args: &ConsumeArgs, out: &mut impl Write) -> anyhow::Result<()> {
         fill_mock_topic(
             &target.bootstrap(),
             &args.topic,
+            partitions,
             args.messages,
             args.record_size,
         )?;
@@ -941,6 +975,30 @@ mod tests {
             panic!("not consume")
         };
         assert_eq!(c.messages, 7);
+    }
+
+    #[test]
+    fn mock_consume_spreads_records_over_partitions() {
+        let args = |n: &str, size: &str| {
+            let a = parse(&[
+                "consume",
+                "--topic",
+                "t",
+                "--messages",
+                n,
+                "--record-size",
+                size,
+                "--mock",
+            ])
+            .unwrap();
+            let PerfCommand::Consume(c) = a.command else {
+                panic!("not consume")
+            };
+            c
+        };
+        assert_eq!(mock_consume_partitions(&args("10", "100")), 1);
+        // 1M x 500 B (+70) = 570 MB over 2.5 MiB partitions.
+        assert_eq!(mock_consume_partitions(&args("1000000", "500")), 218);
     }
 
     #[test]

@@ -2,7 +2,11 @@
 //! failover and resignation, the live-broker set kept from `/brokers/ids`, topics and their
 //! partitions from `/brokers/topics` (new topics, and partitions added to a topic through its
 //! data watch, Kafka's `PartitionModificationsHandler`), and topic deletion from
-//! `/admin/delete_topics` (driven by the [`TopicDeletionManager`]).
+//! `/admin/delete_topics` (driven by the [`TopicDeletionManager`]). Partition leadership
+//! follows the brokers: on failover and on every broker change the replica and partition
+//! state machines ([`super::replica_state_machine`], [`super::partition_state_machine`]) tell
+//! (re)started brokers what they host, elect leaders for offline partitions and take dead
+//! brokers out of the ISRs; each step's requests go out as one [`RequestBatch`].
 //!
 //! Like Kafka's `KafkaController`, all controller work runs one event at a time on this task;
 //! ZooKeeper watches only enqueue events (routed here by Majordomo). Spec:
@@ -10,12 +14,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use kafka_protocol::messages::leader_and_isr_request::LeaderAndIsrPartitionState;
-use kafka_protocol::messages::update_metadata_request::{
-    UpdateMetadataPartitionState, UpdateMetadataTopicState,
-};
-use kafka_protocol::messages::{BrokerId, TopicName};
-use kafka_protocol::protocol::StrBytes;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 use uuid::Uuid;
@@ -23,9 +21,14 @@ use uuid::Uuid;
 use super::controller_channel_manager::{
     ChannelConfig, ControllerChannelManager, StopReplicaOutcome,
 };
+use super::partition_state_machine::{
+    self as partition_sm, StateChangeContext, UNCLEAN_LEADER_ELECTION_ENABLE,
+};
+use super::replica_state_machine as replica_sm;
+use super::request_batch::{update_metadata_states, RequestBatch};
 use super::topic_deletion_manager::TopicDeletionManager;
+use crate::config::ProtocolVersion;
 use crate::majordomo::{LiveBroker, MajordomoHandle, MajordomoMessage};
-use crate::server::metadata_cache::LEADER_DURING_DELETE;
 use crate::server::replica_manager::EPOCH_DURING_DELETE;
 use crate::zk::kafka_zk_client::{KafkaZkClient, KafkaZkError};
 use crate::zk::zk_data::{
@@ -272,9 +275,11 @@ impl KafkaController {
     }
 
     /// Failover, in Kafka's order as far as this broker implements it: enable `/feature`,
-    /// start the channel manager, watch `/brokers/ids` and load the live brokers (which
-    /// starts a sender per broker and sends every live broker UpdateMetadata with no
-    /// partitions, step 6).
+    /// start the channel manager, watch `/brokers/ids` and load the live brokers (a sender
+    /// per broker), load the topics and the deletion queue, UpdateMetadata with every
+    /// partition to every live broker, then the replica and partition state machines'
+    /// startup (LeaderAndIsr to the live replicas, dead replicas out of the ISRs, leaders for
+    /// offline partitions) and the resumption of topic deletions.
     async fn on_failover(&mut self) -> Result<(), KafkaZkError> {
         self.enable_feature_versioning().await?;
         let config = match self.majordomo.effective_config().await {
@@ -302,10 +307,16 @@ impl KafkaController {
         if let Some(active) = &self.active {
             if let Some(channel) = &active.channel {
                 let targets: Vec<i32> = active.live_brokers.keys().copied().collect();
-                let topics = topic_states(&active.topics, None, &active.deletion.queued());
+                let topics = update_metadata_states(
+                    &active.topics,
+                    &active.deletion.queued(),
+                    &active.live_brokers,
+                    |_, _| true,
+                );
                 channel.send_update_metadata(active.epoch, &active.live_brokers, &targets, &topics);
             }
         }
+        self.start_state_machines().await?;
         self.resume_deletions().await?;
         if let Some(active) = &self.active {
             info!(
@@ -339,12 +350,13 @@ impl KafkaController {
         }
     }
 
-    /// Reads `/brokers/ids` (re-arming the child watch), logs joins, bounces and losses, and
-    /// publishes the live set.
-    async fn refresh_live_brokers(&mut self) -> Result<(), KafkaZkError> {
+    /// Reads `/brokers/ids` (re-arming the child watch), logs joins, bounces and losses,
+    /// makes the channel manager's senders match (new and bounced brokers get fresh ones),
+    /// and publishes the live set. Returns what changed.
+    async fn refresh_live_brokers(&mut self) -> Result<BrokerChanges, KafkaZkError> {
         let brokers = self.zk.get_all_brokers(true).await?;
         let Some(active) = &mut self.active else {
-            return Ok(());
+            return Ok(BrokerChanges::default());
         };
         let fresh: BTreeMap<i32, LiveBroker> = brokers
             .into_iter()
@@ -376,35 +388,235 @@ impl KafkaController {
             );
         }
         active.live_brokers = fresh.clone();
-        // onBrokerStartup / onBrokerFailure (no partitions yet): every change reaches every
-        // live broker as UpdateMetadata; new and bounced brokers get fresh senders first.
         if let Some(channel) = &mut active.channel {
             channel.sync(&fresh);
-            if !(new_ids.is_empty() && dead_ids.is_empty() && bounced.is_empty()) {
-                let targets: Vec<i32> = fresh.keys().copied().collect();
-                let topics = topic_states(&active.topics, None, &active.deletion.queued());
-                channel.send_update_metadata(active.epoch, &fresh, &targets, &topics);
-            }
         }
         let _ = self
             .majordomo
             .send(MajordomoMessage::LiveBrokers(fresh))
             .await;
-        Ok(())
+        Ok(BrokerChanges {
+            new: new_ids.into_iter().collect(),
+            dead: dead_ids.into_iter().collect(),
+            bounced: bounced.into_iter().collect(),
+        })
     }
 
+    /// Kafka's `processBrokerChange`: dead brokers and bounced ones (as if they had died)
+    /// go through `onBrokerFailure`, then new and bounced ones through `onBrokerStartup`.
+    /// (Kafka starts the new brokers first, while the dead ones still count as live; failing
+    /// them first keeps elections from picking a dead broker.)
     async fn on_broker_change(&mut self) {
         if !self.is_active() {
             return;
         }
-        if let Err(e) = self.refresh_live_brokers().await {
-            warn!(error = %e, "could not read /brokers/ids");
-            return;
+        let changes = match self.refresh_live_brokers().await {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(error = %e, "could not read /brokers/ids");
+                return;
+            }
+        };
+        let result: Result<(), KafkaZkError> = async {
+            let failed: BTreeSet<i32> = changes.dead.union(&changes.bounced).copied().collect();
+            if !failed.is_empty() {
+                // A bounced broker is out of the live set while its failure is handled.
+                let bounced: Vec<(i32, LiveBroker)> = match &mut self.active {
+                    Some(active) => changes
+                        .bounced
+                        .iter()
+                        .filter_map(|id| active.live_brokers.remove(id).map(|b| (*id, b)))
+                        .collect(),
+                    None => Vec::new(),
+                };
+                let failure = self.on_broker_failure(&failed).await;
+                if let Some(active) = &mut self.active {
+                    active.live_brokers.extend(bounced);
+                }
+                failure?;
+            }
+            let started: BTreeSet<i32> = changes.new.union(&changes.bounced).copied().collect();
+            if !started.is_empty() {
+                self.on_broker_startup(&started).await?;
+            }
+            // A broker that (re)joined may hold replicas of topics being deleted (Kafka's
+            // `resumeDeletionForTopics` in `onBrokerStartup`).
+            self.resume_deletions().await
         }
-        // A broker that (re)joined may hold replicas of topics being deleted (Kafka's
-        // `resumeDeletionForTopics` in `onBrokerStartup`).
-        let result = self.resume_deletions().await;
-        self.after(result, "resume topic deletion").await;
+        .await;
+        self.after(result, "process a broker change").await;
+    }
+
+    /// Kafka's `onBrokerStartup`: UpdateMetadata without partitions to the other brokers and
+    /// with every partition to the started ones; their replicas go online (LeaderAndIsr with
+    /// the current leadership, so they lead or follow); offline partitions get an election
+    /// (a started broker may be electable) and partitions still without a state are created.
+    async fn on_broker_startup(&mut self, started: &BTreeSet<i32>) -> Result<(), KafkaZkError> {
+        info!(brokers = ?started, "new broker startup");
+        let settings = self.election_settings().await;
+        let Some(active) = &mut self.active else {
+            return Ok(());
+        };
+        let deleting = active.deletion.queued();
+        if let Some(channel) = &active.channel {
+            let existing: Vec<i32> = active
+                .live_brokers
+                .keys()
+                .filter(|id| !started.contains(id))
+                .copied()
+                .collect();
+            channel.send_update_metadata(active.epoch, &active.live_brokers, &existing, &[]);
+            let targets: Vec<i32> = started.iter().copied().collect();
+            let all =
+                update_metadata_states(&active.topics, &deleting, &active.live_brokers, |_, _| {
+                    true
+                });
+            channel.send_update_metadata(active.epoch, &active.live_brokers, &targets, &all);
+        }
+        let ctx = StateChangeContext {
+            zk: &self.zk,
+            controller_epoch: active.epoch,
+            epoch_zk_version: active.epoch_zk_version,
+            live: &active.live_brokers,
+            deleting: &deleting,
+            unclean_default: settings.unclean_default,
+            leader_recovery_supported: settings.leader_recovery_supported,
+        };
+        let mut batch = RequestBatch::default();
+        replica_sm::online_replicas(&ctx, started, &active.topics, &mut batch);
+        partition_sm::trigger_online_partition_state_change(&ctx, &mut active.topics, &mut batch)
+            .await?;
+        if let Some(channel) = &active.channel {
+            batch.send(
+                channel,
+                active.epoch,
+                &active.live_brokers,
+                &active.topics,
+                &deleting,
+            );
+        }
+        self.create_new_partitions().await
+    }
+
+    /// Kafka's `onBrokerFailure` (`onReplicasBecomeOffline`): partitions the dead brokers led
+    /// get an offline-partition election, the dead brokers' replicas leave the ISRs, and the
+    /// changes go out as LeaderAndIsr to the remaining live replicas and UpdateMetadata (with
+    /// the offline replicas) to every live broker — without partitions when nothing changed,
+    /// so the brokers still learn the new broker list.
+    async fn on_broker_failure(&mut self, dead: &BTreeSet<i32>) -> Result<(), KafkaZkError> {
+        info!(brokers = ?dead, "broker failure");
+        let settings = self.election_settings().await;
+        let Some(active) = &mut self.active else {
+            return Ok(());
+        };
+        let deleting = active.deletion.queued();
+        let ctx = StateChangeContext {
+            zk: &self.zk,
+            controller_epoch: active.epoch,
+            epoch_zk_version: active.epoch_zk_version,
+            live: &active.live_brokers,
+            deleting: &deleting,
+            unclean_default: settings.unclean_default,
+            leader_recovery_supported: settings.leader_recovery_supported,
+        };
+        let mut batch = RequestBatch::default();
+        partition_sm::trigger_online_partition_state_change(&ctx, &mut active.topics, &mut batch)
+            .await?;
+        replica_sm::offline_replicas(&ctx, dead, &mut active.topics, &mut batch).await?;
+        batch.add_update_metadata(active.live_brokers.keys().copied(), []);
+        if let Some(channel) = &active.channel {
+            batch.send(
+                channel,
+                active.epoch,
+                &active.live_brokers,
+                &active.topics,
+                &deleting,
+            );
+        }
+        Ok(())
+    }
+
+    /// The state machines' startup on failover (Kafka's `replicaStateMachine.startup()` and
+    /// `partitionStateMachine.startup()`): every live replica gets LeaderAndIsr with its
+    /// partition's current state, offline partitions get an election and replicas on dead
+    /// brokers leave the ISRs; the requests go out as one batch. Kafka shrinks the ISRs
+    /// before electing, which writes a partition whose leader died twice (leader −1, then
+    /// the new leader: epoch + 2); electing first, as `onBrokerFailure` does, reaches the
+    /// same leader and ISR with one write (epoch + 1).
+    async fn start_state_machines(&mut self) -> Result<(), KafkaZkError> {
+        let settings = self.election_settings().await;
+        let Some(active) = &mut self.active else {
+            return Ok(());
+        };
+        let deleting = active.deletion.queued();
+        let ctx = StateChangeContext {
+            zk: &self.zk,
+            controller_epoch: active.epoch,
+            epoch_zk_version: active.epoch_zk_version,
+            live: &active.live_brokers,
+            deleting: &deleting,
+            unclean_default: settings.unclean_default,
+            leader_recovery_supported: settings.leader_recovery_supported,
+        };
+        let live_ids: BTreeSet<i32> = active.live_brokers.keys().copied().collect();
+        let dead_ids: BTreeSet<i32> = active
+            .topics
+            .values()
+            .flat_map(|t| t.assignment.values().flatten())
+            .filter(|r| !ctx.is_live(**r))
+            .copied()
+            .collect();
+        let mut batch = RequestBatch::default();
+        replica_sm::online_replicas(&ctx, &live_ids, &active.topics, &mut batch);
+        partition_sm::trigger_online_partition_state_change(&ctx, &mut active.topics, &mut batch)
+            .await?;
+        replica_sm::offline_replicas(&ctx, &dead_ids, &mut active.topics, &mut batch).await?;
+        if let Some(channel) = &active.channel {
+            batch.send(
+                channel,
+                active.epoch,
+                &active.live_brokers,
+                &active.topics,
+                &deleting,
+            );
+        }
+        Ok(())
+    }
+
+    /// Election settings from the broker's current config: `unclean.leader.election.enable`
+    /// (topics may override it) and whether the IBP knows leader recovery (3.2-IV0+).
+    async fn election_settings(&self) -> ElectionSettings {
+        match self.majordomo.effective_config().await {
+            Ok(config) => ElectionSettings {
+                unclean_default: config
+                    .get_bool(UNCLEAN_LEADER_ELECTION_ENABLE)
+                    .unwrap_or(false),
+                leader_recovery_supported: ProtocolVersion::parse("3.2-IV0")
+                    .is_ok_and(|v| config.ibp().is_at_least(v)),
+            },
+            Err(_) => ElectionSettings::default(),
+        }
+    }
+
+    /// Kafka's `triggerOnlinePartitionStateChange` for New partitions: topics (not being
+    /// deleted) with partitions that still have no state get them created, if a replica is
+    /// live now.
+    async fn create_new_partitions(&mut self) -> Result<(), KafkaZkError> {
+        let Some(active) = &self.active else {
+            return Ok(());
+        };
+        let pending: Vec<String> = active
+            .topics
+            .iter()
+            .filter(|(name, t)| {
+                !active.deletion.is_queued(name) && t.states.len() < t.assignment.len()
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        self.on_new_partition_creation(&pending).await
     }
 
     /// Logs a failed event and resigns if the failure says the controller moved.
@@ -440,6 +652,22 @@ impl KafkaController {
     }
 }
 
+/// What a `/brokers/ids` change brought: new ids, ids gone, and ids registered again under
+/// a new session (larger czxid).
+#[derive(Debug, Default)]
+struct BrokerChanges {
+    new: BTreeSet<i32>,
+    dead: BTreeSet<i32>,
+    bounced: BTreeSet<i32>,
+}
+
+/// See [`KafkaController::election_settings`].
+#[derive(Clone, Copy, Debug, Default)]
+struct ElectionSettings {
+    unclean_default: bool,
+    leader_recovery_supported: bool,
+}
+
 /// One topic as the controller knows it: id, assignment and the partitions' leadership.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ControllerTopic {
@@ -448,49 +676,6 @@ pub struct ControllerTopic {
     pub assignment: BTreeMap<i32, Vec<i32>>,
     /// Partition → state znode contents and its data version (the partition's `zkVersion`).
     pub states: BTreeMap<i32, (PartitionStateZNode, i32)>,
-}
-
-/// UpdateMetadata topic states for `topics` (only the named ones when `only` is given);
-/// partitions without a state znode are left out. Topics in `deleting` get Kafka's
-/// `LeaderAndIsr.duringDelete`: leader −2, leader epoch and zk version 0, so brokers drop
-/// them.
-pub fn topic_states(
-    topics: &BTreeMap<String, ControllerTopic>,
-    only: Option<&[String]>,
-    deleting: &BTreeSet<String>,
-) -> Vec<UpdateMetadataTopicState> {
-    topics
-        .iter()
-        .filter(|(name, _)| only.is_none_or(|o| o.contains(name)))
-        .map(|(name, t)| {
-            let being_deleted = deleting.contains(name);
-            let partitions = t
-                .states
-                .iter()
-                .map(|(p, (state, zk_version))| {
-                    let replicas = t.assignment.get(p).cloned().unwrap_or_default();
-                    let (leader, leader_epoch, zk_version) = if being_deleted {
-                        (LEADER_DURING_DELETE, 0, 0)
-                    } else {
-                        (state.leader, state.leader_epoch, *zk_version)
-                    };
-                    UpdateMetadataPartitionState::default()
-                        .with_topic_name(TopicName(StrBytes::from_string(name.clone())))
-                        .with_partition_index(*p)
-                        .with_controller_epoch(state.controller_epoch)
-                        .with_leader(BrokerId(leader))
-                        .with_leader_epoch(leader_epoch)
-                        .with_isr(state.isr.iter().map(|b| BrokerId(*b)).collect())
-                        .with_zk_version(zk_version)
-                        .with_replicas(replicas.into_iter().map(BrokerId).collect())
-                })
-                .collect();
-            UpdateMetadataTopicState::default()
-                .with_topic_name(TopicName(StrBytes::from_string(name.clone())))
-                .with_topic_id(t.topic_id)
-                .with_partition_states(partitions)
-        })
-        .collect()
 }
 
 impl KafkaController {
@@ -719,41 +904,33 @@ impl KafkaController {
             partitions = ?created.iter().map(|(t, p, s, _)| format!("{t}-{p} leader {}", s.leader)).collect::<Vec<_>>(),
             "new partitions online"
         );
+        // LeaderAndIsr (isNew) to every live replica's broker, UpdateMetadata to every
+        // live broker.
+        let mut batch = RequestBatch::default();
+        for (name, p, _, _) in &created {
+            let replicas = active
+                .topics
+                .get(name)
+                .and_then(|t| t.assignment.get(p))
+                .cloned()
+                .unwrap_or_default();
+            batch.add_leader_and_isr(
+                replicas,
+                &active.topics,
+                name,
+                *p,
+                true,
+                &active.live_brokers,
+            );
+        }
         if let Some(channel) = &active.channel {
-            // LeaderAndIsr to every live replica's broker, with its partitions.
-            let mut per_broker: BTreeMap<i32, Vec<(String, Uuid, LeaderAndIsrPartitionState)>> =
-                BTreeMap::new();
-            for (name, p, state, version) in &created {
-                let Some(t) = active.topics.get(name) else {
-                    continue;
-                };
-                let replicas = t.assignment.get(p).cloned().unwrap_or_default();
-                let ps = LeaderAndIsrPartitionState::default()
-                    .with_topic_name(TopicName(StrBytes::from_string(name.clone())))
-                    .with_partition_index(*p)
-                    .with_controller_epoch(state.controller_epoch)
-                    .with_leader(BrokerId(state.leader))
-                    .with_leader_epoch(state.leader_epoch)
-                    .with_isr(state.isr.iter().map(|b| BrokerId(*b)).collect())
-                    .with_partition_epoch(*version)
-                    .with_replicas(replicas.iter().map(|b| BrokerId(*b)).collect())
-                    .with_is_new(true);
-                for r in &replicas {
-                    if active.live_brokers.contains_key(r) {
-                        per_broker.entry(*r).or_default().push((
-                            name.clone(),
-                            t.topic_id,
-                            ps.clone(),
-                        ));
-                    }
-                }
-            }
-            for (broker, partitions) in per_broker {
-                channel.send_leader_and_isr(epoch, &active.live_brokers, broker, partitions);
-            }
-            let targets: Vec<i32> = active.live_brokers.keys().copied().collect();
-            let states = topic_states(&active.topics, Some(topics), &active.deletion.queued());
-            channel.send_update_metadata(epoch, &active.live_brokers, &targets, &states);
+            batch.send(
+                channel,
+                epoch,
+                &active.live_brokers,
+                &active.topics,
+                &active.deletion.queued(),
+            );
         }
         Ok(())
     }
@@ -896,10 +1073,12 @@ impl KafkaController {
         if let Some(channel) = &active.channel {
             if !work.update_metadata.is_empty() {
                 let targets: Vec<i32> = active.live_brokers.keys().copied().collect();
-                let states = topic_states(
+                let wanted = &work.update_metadata;
+                let states = update_metadata_states(
                     &active.topics,
-                    Some(&work.update_metadata),
                     &active.deletion.queued(),
+                    &active.live_brokers,
+                    |t, _| wanted.iter().any(|w| w == t),
                 );
                 channel.send_update_metadata(active.epoch, &active.live_brokers, &targets, &states);
             }

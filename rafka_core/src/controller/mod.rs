@@ -1,7 +1,11 @@
 //! The ZooKeeper-mode controller (Kafka's `kafka.controller` package).
 
 pub mod controller_channel_manager;
+pub mod election;
 pub mod kafka_controller;
+pub mod partition_state_machine;
+pub mod replica_state_machine;
+pub mod request_batch;
 pub mod topic_deletion_manager;
 
 pub use kafka_controller::{ControllerEvent, KafkaController};

@@ -374,25 +374,13 @@ impl ProducerStateManager {
         self.dir = dir.to_path_buf();
     }
 
-    fn is_producer_expired(
-        &self,
-        now_ms: i64,
-        entry: &ProducerStateEntry,
-        expiration_ms: i64,
-    ) -> bool {
-        entry.current_txn_first_offset.is_none()
-            && now_ms.saturating_sub(entry.last_timestamp) >= expiration_ms
-    }
-
     /// Forgets producers idle for `expiration_ms` without an open transaction (Kafka's
     /// `removeExpiredProducers`); returns how many went.
     pub fn remove_expired_producers(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
         self.producer_id_expiration_ms = expiration_ms;
         let before = self.producers.len();
-        self.producers.retain(|_, e| {
-            !(e.current_txn_first_offset.is_none()
-                && now_ms.saturating_sub(e.last_timestamp) >= expiration_ms)
-        });
+        self.producers
+            .retain(|_, e| !is_producer_expired(e, now_ms, expiration_ms));
         before - self.producers.len()
     }
 
@@ -598,7 +586,7 @@ impl ProducerStateManager {
                 Ok(entries) => {
                     let expiration = self.producer_id_expiration_ms;
                     for entry in entries {
-                        if !self.is_producer_expired(now_ms, &entry, expiration) {
+                        if !is_producer_expired(&entry, now_ms, expiration) {
                             self.producers.insert(entry.producer_id, entry);
                         }
                     }
@@ -693,6 +681,12 @@ impl ProducerStateManager {
         self.snapshots.clear();
         self.unsynced_snapshots.clear();
     }
+}
+
+/// Kafka's `isProducerExpired`: idle for `expiration_ms` and no open transaction.
+fn is_producer_expired(entry: &ProducerStateEntry, now_ms: i64, expiration_ms: i64) -> bool {
+    entry.current_txn_first_offset.is_none()
+        && now_ms.saturating_sub(entry.last_timestamp) >= expiration_ms
 }
 
 /// Offsets of the `*.snapshot` files in `dir` (a missing dir has none).

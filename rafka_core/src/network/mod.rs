@@ -7,7 +7,9 @@
 //! - `connection_quotas`: `max.connections` (blocks) and `max.connections.per.ip` (closes).
 //! - `request_handler`: [`Request`], [`Response`], [`RequestHandler`].
 //! - `config`: [`SocketServerConfig`] from `KafkaConfig`.
+//! - `broker_client`: [`BrokerClient`], an outgoing connection for inter-broker requests.
 
+mod broker_client;
 mod config;
 mod connection;
 mod connection_quotas;
@@ -15,6 +17,7 @@ pub mod frame;
 mod request_handler;
 mod socket_server;
 
+pub use broker_client::{BrokerClient, BrokerClientError};
 pub use config::SocketServerConfig;
 pub use connection::READ_AHEAD_REQUESTS;
 pub use request_handler::{

@@ -11,6 +11,7 @@
 use std::sync::Arc;
 
 use crate::config::KafkaConfig;
+use crate::coordinator::group::GroupCoordinatorHandle;
 use crate::network::{Request, RequestHandler, Response, ResponseFuture};
 use crate::protocol::ApiKey;
 
@@ -37,6 +38,7 @@ pub struct KafkaApis {
     admin_manager: Option<Arc<AdminManager>>,
     fetch_sessions: Arc<FetchSessionCache>,
     producer_id_manager: Option<Arc<ProducerIdManager>>,
+    group_coordinator: Option<GroupCoordinatorHandle>,
 }
 
 impl KafkaApis {
@@ -60,7 +62,15 @@ impl KafkaApis {
             admin_manager: None,
             fetch_sessions: Arc::new(FetchSessionCache::new(slots)),
             producer_id_manager: None,
+            group_coordinator: None,
         }
+    }
+
+    /// Adds the group coordinator (FindCoordinator, JoinGroup, …, OffsetDelete). Without one,
+    /// the group APIs answer COORDINATOR_NOT_AVAILABLE.
+    pub fn with_group_coordinator(mut self, coordinator: GroupCoordinatorHandle) -> Self {
+        self.group_coordinator = Some(coordinator);
+        self
     }
 
     /// Adds the producer id manager InitProducerId hands ids from (without one,
@@ -101,8 +111,10 @@ impl KafkaApis {
             admin_manager,
             fetch_sessions,
             producer_id_manager,
+            group_coordinator,
             ..
         } = this;
+        let coordinator = group_coordinator.as_ref();
         let parsed = &request.parsed;
         match parsed.api_key() {
             ApiKey::ApiVersions => apis::api_versions::handle(&context, parsed),
@@ -176,6 +188,33 @@ impl KafkaApis {
             ApiKey::LeaderAndIsr => {
                 apis::leader_and_isr::handle(&metadata_cache, replica_manager.as_deref(), parsed)
                     .await
+            }
+            ApiKey::FindCoordinator => {
+                apis::find_coordinator::handle(
+                    &context,
+                    &metadata_cache,
+                    admin_manager.as_deref(),
+                    coordinator,
+                    &request.connection,
+                    parsed,
+                )
+                .await
+            }
+            ApiKey::JoinGroup => {
+                apis::join_group::handle(coordinator, &request.connection, parsed).await
+            }
+            ApiKey::SyncGroup => apis::sync_group::handle(coordinator, parsed).await,
+            ApiKey::Heartbeat => apis::heartbeat::handle(coordinator, parsed).await,
+            ApiKey::LeaveGroup => apis::leave_group::handle(coordinator, parsed).await,
+            ApiKey::OffsetCommit => {
+                apis::offset_commit::handle(&metadata_cache, coordinator, parsed).await
+            }
+            ApiKey::OffsetFetch => apis::offset_fetch::handle(coordinator, parsed).await,
+            ApiKey::ListGroups => apis::list_groups::handle(coordinator, parsed).await,
+            ApiKey::DescribeGroups => apis::describe_groups::handle(coordinator, parsed).await,
+            ApiKey::DeleteGroups => apis::delete_groups::handle(coordinator, parsed).await,
+            ApiKey::OffsetDelete => {
+                apis::offset_delete::handle(&metadata_cache, coordinator, parsed).await
             }
             ApiKey::UpdateMetadata => {
                 apis::update_metadata::handle(&context, &metadata_cache, parsed)

@@ -18,6 +18,7 @@ use super::meta_properties::{self, MetaProperties, MetaPropertiesError};
 use crate::cluster::EndPoint;
 use crate::config::KafkaConfig;
 use crate::controller::{ControllerEvent, KafkaController};
+use crate::coordinator::group::{self as group_coordinator, GroupCoordinatorHandle, OffsetConfig};
 use crate::log::log_manager::{LogManager, LogManagerError, LogManagerHandle};
 use crate::majordomo::{
     load_features, Majordomo, MajordomoHandle, MajordomoInit, MajordomoMessage, MajordomoRoutes,
@@ -27,6 +28,7 @@ use crate::server::admin_manager::AdminManager;
 use crate::server::kafka_apis::{ApisContext, KafkaApis};
 use crate::server::metadata_cache::MetadataCache;
 use crate::server::producer_id_manager::ProducerIdManager;
+use crate::server::replica_fetcher::FetcherConfig;
 use crate::server::replica_manager::{ReplicaManager, TopicConfigSource};
 use crate::zk::connect_string::{ZkConnectString, ZkConnectStringError};
 use crate::zk::kafka_zk_client::{now_ms, KafkaZkClient, KafkaZkError};
@@ -82,6 +84,8 @@ pub struct KafkaServer {
     zk: KafkaZkClient,
     majordomo: MajordomoHandle,
     log_manager: LogManagerHandle,
+    replica_manager: Arc<ReplicaManager>,
+    group_coordinator: GroupCoordinatorHandle,
     socket_server: SocketServer,
     controller_tx: mpsc::UnboundedSender<ControllerEvent>,
     config_manager_tx: mpsc::UnboundedSender<ConfigManagerEvent>,
@@ -281,18 +285,37 @@ impl KafkaServer {
             Arc::clone(&config),
             Arc::clone(&metadata_cache),
         ));
+        let (leadership_tx, leadership_rx) = mpsc::unbounded_channel();
+        let replica_manager = Arc::new(
+            ReplicaManager::new(broker_id, log_manager.clone())
+                .with_topic_config_source(TopicConfigSource {
+                    zk: zk.clone(),
+                    majordomo: handle.clone(),
+                })
+                .with_replica_fetchers(FetcherConfig::from_config(&config))
+                .with_leadership_listener(leadership_tx),
+        );
+        // 18. group coordinator (before requests, so it sees every LeaderAndIsr).
+        let offsets_partitions = group_coordinator::offsets_partition_count(
+            &zk,
+            &OffsetConfig::from_config(&config),
+        )
+        .await;
+        let (group_coordinator, group_coordinator_task) = group_coordinator::start(
+            broker_id,
+            &config,
+            offsets_partitions,
+            Arc::clone(&replica_manager),
+            Some(zk.clone()),
+            leadership_rx,
+        );
+        tasks.push(group_coordinator_task);
         let apis =
             KafkaApis::with_metadata_cache(ApisContext { broker_id, config }, metadata_cache)
-                .with_replica_manager(Arc::new(
-                    ReplicaManager::new(broker_id, log_manager.clone()).with_topic_config_source(
-                        TopicConfigSource {
-                            zk: zk.clone(),
-                            majordomo: handle.clone(),
-                        },
-                    ),
-                ))
+                .with_replica_manager(Arc::clone(&replica_manager))
                 .with_admin_manager(admin_manager)
-                .with_producer_id_manager(Arc::new(ProducerIdManager::new(broker_id, zk.clone())));
+                .with_producer_id_manager(Arc::new(ProducerIdManager::new(broker_id, zk.clone())))
+                .with_group_coordinator(group_coordinator.clone());
         socket_server.start_processing(Arc::new(apis))?;
 
         // 23. running.
@@ -305,6 +328,8 @@ impl KafkaServer {
             zk,
             majordomo: handle,
             log_manager,
+            replica_manager,
+            group_coordinator,
             socket_server,
             controller_tx,
             config_manager_tx,
@@ -434,6 +459,8 @@ impl KafkaServer {
             .await;
         let _ = self.config_manager_tx.send(ConfigManagerEvent::Stop);
         self.socket_server.shutdown().await;
+        self.group_coordinator.shutdown(Duration::from_secs(5)).await;
+        self.replica_manager.shutdown().await;
         if let Err(e) = self.log_manager.shutdown().await {
             error!(error = %e, "log manager did not shut down cleanly; the next start recovers");
         }

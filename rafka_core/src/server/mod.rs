@@ -14,6 +14,7 @@ pub mod meta_properties;
 pub mod metadata_cache;
 pub mod partition;
 pub mod producer_id_manager;
+pub mod replica_fetcher;
 pub mod replica_manager;
 
 pub use broker_state::BrokerState;

@@ -370,6 +370,70 @@ impl Partition {
         })
     }
 
+    /// The local log end offset (a follower's next fetch offset).
+    pub fn log_end_offset(&self) -> i64 {
+        lock_log(&self.log).log_end_offset()
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        lock_log(&self.log).log_start_offset()
+    }
+
+    /// Follower: appends batches fetched from the leader (Kafka's `appendRecordsToFollower`),
+    /// then takes the leader's high watermark (bounded by the local log end) and log start
+    /// offset.
+    pub fn append_records_as_follower(
+        &self,
+        records: &[u8],
+        leader_high_watermark: i64,
+        leader_log_start_offset: i64,
+        now_ms: i64,
+    ) -> Result<LogAppendInfo, PartitionError> {
+        let mut log = lock_log(&self.log);
+        let info = log
+            .append_as_follower(records, now_ms)
+            .map_err(|e| PartitionError::from_log(&e))?;
+        let hw = leader_high_watermark.min(log.log_end_offset());
+        if hw >= 0 {
+            log.update_high_watermark(hw);
+        }
+        if leader_log_start_offset > log.log_start_offset() {
+            // Beyond our high watermark the leader's value waits for the next fetch.
+            let _ = log.maybe_increment_log_start_offset(
+                leader_log_start_offset,
+                crate::log::LogStartOffsetIncrementReason::LeaderOffsetIncremented,
+            );
+        }
+        let published = log.high_watermark();
+        drop(log);
+        self.high_watermark.send_replace(published);
+        self.bump_activity();
+        Ok(info)
+    }
+
+    /// Follower: cuts the log back to `offset` (Kafka's `truncateTo`, used when becoming a
+    /// follower — to the high watermark, as Kafka does without leader-epoch information —
+    /// and when the leader's log is shorter).
+    pub fn truncate_to(&self, offset: i64) -> Result<(), PartitionError> {
+        let mut log = lock_log(&self.log);
+        if offset < log.log_end_offset() {
+            log.truncate_to(offset)
+                .map_err(|e| PartitionError::from_log(&e))?;
+            tracing::info!(tp = %self.tp, offset, "truncated the follower log");
+        }
+        Ok(())
+    }
+
+    /// Follower: empties the log and restarts it at `offset` (the leader's log start moved
+    /// past our log end).
+    pub fn truncate_fully_and_start_at(&self, offset: i64) -> Result<(), PartitionError> {
+        lock_log(&self.log)
+            .truncate_fully_and_start_at(offset)
+            .map_err(|e| PartitionError::from_log(&e))?;
+        tracing::info!(tp = %self.tp, offset, "follower log emptied and restarted at the leader's log start");
+        Ok(())
+    }
+
     /// Leader-only access to the log for offset lookups and deletes, after the epoch check.
     pub fn with_leader_log<T>(
         &self,

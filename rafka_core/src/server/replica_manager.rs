@@ -10,11 +10,11 @@ use std::sync::{Arc, Mutex, RwLock};
 use kafka_protocol::messages::leader_and_isr_request::LeaderAndIsrPartitionState;
 use kafka_protocol::messages::LeaderAndIsrRequest;
 use kafka_protocol::ResponseError;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 use uuid::Uuid;
 
-use crate::cluster::TopicPartition;
+use crate::cluster::{is_internal_topic, TopicPartition};
 use crate::log::log_manager::{LogManagerError, LogManagerHandle};
 use crate::majordomo::{MajordomoHandle, MajordomoMessage};
 use crate::zk::zk_data::ConfigType;
@@ -23,6 +23,8 @@ use crate::zk::KafkaZkClient;
 use super::metadata_cache::MetadataSnapshot;
 pub use super::partition::PartitionRole;
 use super::partition::{Partition, PartitionError};
+use super::replica_fetcher::{FetcherConfig, LeaderEndpoint, ReplicaFetcherManager};
+use crate::log::log_manager::lock_log;
 
 /// The partition as hosted here, or the error a client request gets for it (Kafka's
 /// `getPartitionOrError`): NOT_LEADER_OR_FOLLOWER when the metadata knows the partition
@@ -48,6 +50,25 @@ pub fn hosted_partition(
     })
 }
 
+/// A role change of an internal-topic partition (`__consumer_offsets`,
+/// `__transaction_state`), announced to the coordinators (Kafka's `onLeadershipChange`
+/// callback of LeaderAndIsr, and the resignation on a StopReplica that deletes the partition).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LeadershipChange {
+    /// This broker leads the partition from `leader_epoch` on.
+    Leader {
+        tp: TopicPartition,
+        leader_epoch: i32,
+    },
+    /// This broker follows (another broker leads, or no one).
+    Follower {
+        tp: TopicPartition,
+        leader_epoch: i32,
+    },
+    /// The partition was deleted from this broker.
+    Removed { tp: TopicPartition },
+}
+
 #[derive(Debug, Default)]
 struct State {
     /// Highest controller epoch seen in LeaderAndIsr (−1 before the first).
@@ -67,6 +88,10 @@ pub struct ReplicaManager {
     /// Where a new partition's topic overrides are read from before its log is created
     /// (None in tests without ZooKeeper: broker defaults apply).
     topic_configs: Option<TopicConfigSource>,
+    /// Where internal-topic role changes go (the group coordinator).
+    leadership: Option<mpsc::UnboundedSender<LeadershipChange>>,
+    /// Followers fetch from their leaders (None: roles only, as in single-process tests).
+    fetchers: Option<ReplicaFetcherManager>,
 }
 
 /// Reads `/config/topics/<t>` and hands it to Majordomo, whose topic-config watch the
@@ -108,6 +133,36 @@ impl ReplicaManager {
             partitions: RwLock::new(HashMap::new()),
             activity: Arc::new(watch::Sender::new(0)),
             topic_configs: None,
+            leadership: None,
+            fetchers: None,
+        }
+    }
+
+    /// Starts replica fetchers for the partitions this broker follows.
+    pub fn with_replica_fetchers(mut self, config: FetcherConfig) -> ReplicaManager {
+        self.fetchers = Some(ReplicaFetcherManager::new(config));
+        self
+    }
+
+    /// Stops the replica fetchers (Kafka's `ReplicaManager.shutdown`, before the logs close).
+    pub async fn shutdown(&self) {
+        if let Some(f) = &self.fetchers {
+            f.shutdown().await;
+        }
+    }
+
+    /// Announces every role change of an internal-topic partition on `listener`.
+    pub fn with_leadership_listener(
+        mut self,
+        listener: mpsc::UnboundedSender<LeadershipChange>,
+    ) -> ReplicaManager {
+        self.leadership = Some(listener);
+        self
+    }
+
+    fn announce(&self, change: LeadershipChange) {
+        if let Some(tx) = &self.leadership {
+            let _ = tx.send(change);
         }
     }
 
@@ -162,7 +217,14 @@ impl ReplicaManager {
 
     /// Forgets the partition (StopReplica); returns it if it was known.
     pub fn remove_partition(&self, tp: &TopicPartition) -> Option<Arc<Partition>> {
-        self.write_partitions().remove(tp)
+        if let Some(f) = &self.fetchers {
+            f.remove_partitions(std::slice::from_ref(tp));
+        }
+        let removed = self.write_partitions().remove(tp);
+        if removed.is_some() && is_internal_topic(&tp.topic) {
+            self.announce(LeadershipChange::Removed { tp: tp.clone() });
+        }
+        removed
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -190,10 +252,24 @@ impl ReplicaManager {
             }
             state.controller_epoch = request.controller_epoch;
         }
+        let leaders: HashMap<i32, LeaderEndpoint> = request
+            .live_leaders
+            .iter()
+            .filter_map(|l| {
+                Some((
+                    l.broker_id.0,
+                    LeaderEndpoint {
+                        broker_id: l.broker_id.0,
+                        host: l.host_name.to_string(),
+                        port: u16::try_from(l.port).ok()?,
+                    },
+                ))
+            })
+            .collect();
         let mut results = Vec::with_capacity(partitions.len());
         for (topic, topic_id, p) in partitions {
             let tp = TopicPartition::new(topic.clone(), p.partition_index);
-            let error = self.apply_partition(&tp, topic_id, &p).await;
+            let error = self.apply_partition(&tp, topic_id, &p, &leaders).await;
             results.push((topic, topic_id, p.partition_index, error));
         }
         Ok(results)
@@ -204,6 +280,7 @@ impl ReplicaManager {
         tp: &TopicPartition,
         topic_id: Uuid,
         p: &LeaderAndIsrPartitionState,
+        leaders: &HashMap<i32, LeaderEndpoint>,
     ) -> Option<ResponseError> {
         let replicas: Vec<i32> = p.replicas.iter().map(|b| b.0).collect();
         if !replicas.contains(&self.broker_id) {
@@ -247,20 +324,59 @@ impl ReplicaManager {
             replicas,
         };
         info!(%tp, leader = role.leader, leader_epoch = role.leader_epoch, is_leader = role.is_leader, "partition role");
+        let change = is_internal_topic(&tp.topic).then(|| {
+            let (tp, leader_epoch) = (tp.clone(), role.leader_epoch);
+            if role.is_leader {
+                LeadershipChange::Leader { tp, leader_epoch }
+            } else {
+                LeadershipChange::Follower { tp, leader_epoch }
+            }
+        });
+        let is_leader = role.is_leader;
+        let leader = role.leader;
         let existing = self.get_partition(tp);
-        match existing {
-            Some(partition) if Arc::ptr_eq(partition.log(), &log) => partition.set_role(role),
+        let (partition, was_leader) = match existing {
+            Some(partition) if Arc::ptr_eq(partition.log(), &log) => {
+                let was_leader = partition.role().is_leader;
+                partition.set_role(role);
+                (partition, Some(was_leader))
+            }
             _ => {
-                let partition = Partition::new(
+                let partition = Arc::new(Partition::new(
                     tp.clone(),
                     self.broker_id,
                     log,
                     role,
                     Arc::clone(&self.activity),
-                );
+                ));
                 self.write_partitions()
-                    .insert(tp.clone(), Arc::new(partition));
+                    .insert(tp.clone(), Arc::clone(&partition));
+                (partition, None)
             }
+        };
+        if let Some(fetchers) = &self.fetchers {
+            if is_leader {
+                fetchers.remove_partitions(std::slice::from_ref(tp));
+            } else {
+                // Kafka's makeFollower without leader-epoch information: whatever is above
+                // the high watermark may diverge from the new leader, so it goes.
+                if was_leader != Some(false) {
+                    let hw = lock_log(partition.log()).high_watermark();
+                    if let Err(e) = partition.truncate_to(hw) {
+                        warn!(%tp, error = %e.message, "could not truncate to the high watermark");
+                    }
+                }
+                match leaders.get(&leader) {
+                    Some(endpoint) => fetchers.add_partitions(endpoint, vec![partition]),
+                    None => {
+                        fetchers.remove_partitions(std::slice::from_ref(tp));
+                        info!(%tp, leader, "no live leader to fetch from");
+                    }
+                }
+            }
+        }
+        if let Some(change) = change {
+            self.announce(change);
         }
         None
     }

@@ -1,5 +1,6 @@
 //! Kafka-level ZooKeeper operations (Kafka's `KafkaZkClient`): cluster id, broker
-//! registration, controller election, entity configs, change notifications and features.
+//! registration, controller election, entity configs, change notifications, features and
+//! the controller's fenced partition-state updates.
 //!
 //! Every operation is a short sequence of requests to the session task through
 //! [`ZooKeeperClient`]; payloads are encoded and decoded only by [`super::zk_data`].
@@ -532,6 +533,49 @@ impl KafkaZkClient {
                 format!("/controller_epoch is no longer at version {epoch_zk_version}"),
             )),
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Reads `/brokers/topics/<t>/partitions/<p>/state` and its data version (the partition's
+    /// `zkVersion`); `None` when the partition has no state yet.
+    pub async fn get_topic_partition_state(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Option<(data::PartitionStateZNode, i32)>, KafkaZkError> {
+        let path = data::topic_partition_state_path(topic, partition);
+        match self.zk.get_data_opt(&path, false).await? {
+            None => Ok(None),
+            Some((bytes, stat)) => data::PartitionStateZNode::decode(&bytes)
+                .map(|s| Some((s, stat.version)))
+                .map_err(|e| KafkaZkError::bad_data(&path, e)),
+        }
+    }
+
+    /// Kafka's `updateLeaderAndIsr` for one partition: the state znode is set only if it is
+    /// still at `expected_version`, fenced by `/controller_epoch`. `Some(new version)` on
+    /// success, `None` when the znode moved on (BADVERSION: re-read and retry).
+    pub async fn update_leader_and_isr(
+        &self,
+        topic: &str,
+        partition: i32,
+        state: &data::PartitionStateZNode,
+        expected_version: i32,
+        epoch_zk_version: i32,
+    ) -> Result<Option<i32>, KafkaZkError> {
+        let op = MultiOp::SetData {
+            path: data::topic_partition_state_path(topic, partition),
+            data: state.encode(),
+            version: Some(expected_version),
+        };
+        match self.controller_write(epoch_zk_version, op).await {
+            Ok(MultiOpResult::SetData { stat }) => Ok(Some(stat.version)),
+            Ok(other) => Err(KafkaZkError::bad_data(
+                &data::topic_partition_state_path(topic, partition),
+                format!("unexpected multi result {other:?}"),
+            )),
+            Err(KafkaZkError::Zk(e)) if e.is_bad_version() => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
