@@ -199,7 +199,22 @@ mod network {
         assert_eq!(resp.error_code, 0);
         assert_eq!(listed(&resp), table());
         // Kafka 3.9's ranges for the APIs every client needs first.
-        for entry in [(3, 0, 12), (18, 0, 3)] {
+        for entry in [
+            (3, 0, 12),
+            (18, 0, 3),
+            // The group APIs (Kafka 3.9 ZK broker).
+            (8, 0, 9),
+            (9, 0, 9),
+            (10, 0, 6),
+            (11, 0, 9),
+            (12, 0, 4),
+            (13, 0, 5),
+            (14, 0, 5),
+            (15, 0, 5),
+            (16, 0, 5),
+            (42, 0, 2),
+            (47, 0, 0),
+        ] {
             assert!(listed(&resp).contains(&entry), "{entry:?} not advertised");
         }
         s.server.shutdown().await;

@@ -132,6 +132,12 @@ async fn acknowledged_produces_survive_sigkill_mid_append() {
     let mut broker = start_broker();
     wait_for_znode(&client, "/brokers/ids/1", START_TIMEOUT).await;
     let port = broker.port();
+    // The broker is the controller once its metadata lists itself.
+    assert!(
+        rafka_tests::kcat_wait_for_brokers(&broker.bootstrap_servers(), 1, START_TIMEOUT),
+        "{}",
+        broker.logs()
+    );
     let mut admin = RawClient::connect_with_retry(port, START_TIMEOUT).unwrap();
     let topic = kafka_protocol::messages::create_topics_request::CreatableTopic::default()
         .with_name(TopicName(StrBytes::from_static_str("crash")))

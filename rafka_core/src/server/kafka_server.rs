@@ -25,6 +25,7 @@ use crate::majordomo::{
 };
 use crate::network::{SocketServer, SocketServerConfig, SocketServerError};
 use crate::server::admin_manager::AdminManager;
+use crate::server::alter_partition_manager::{self, IsrMaintenanceConfig};
 use crate::server::kafka_apis::{ApisContext, KafkaApis};
 use crate::server::metadata_cache::MetadataCache;
 use crate::server::producer_id_manager::ProducerIdManager;
@@ -296,11 +297,9 @@ impl KafkaServer {
                 .with_leadership_listener(leadership_tx),
         );
         // 18. group coordinator (before requests, so it sees every LeaderAndIsr).
-        let offsets_partitions = group_coordinator::offsets_partition_count(
-            &zk,
-            &OffsetConfig::from_config(&config),
-        )
-        .await;
+        let offsets_partitions =
+            group_coordinator::offsets_partition_count(&zk, &OffsetConfig::from_config(&config))
+                .await;
         let (group_coordinator, group_coordinator_task) = group_coordinator::start(
             broker_id,
             &config,
@@ -310,6 +309,20 @@ impl KafkaServer {
             leadership_rx,
         );
         tasks.push(group_coordinator_task);
+        tasks.push(tokio::spawn(alter_partition_manager::run(
+            Arc::downgrade(&replica_manager),
+            IsrMaintenanceConfig {
+                metadata_cache: Arc::clone(&metadata_cache),
+                inter_broker_listener: config.inter_broker_listener_name(),
+                lag_max_ms: config.get_long("replica.lag.time.max.ms").unwrap_or(30_000),
+                socket_timeout: Duration::from_millis(
+                    config
+                        .get_int("replica.socket.timeout.ms")
+                        .unwrap_or(30_000)
+                        .max(1) as u64,
+                ),
+            },
+        )));
         let apis =
             KafkaApis::with_metadata_cache(ApisContext { broker_id, config }, metadata_cache)
                 .with_replica_manager(Arc::clone(&replica_manager))
@@ -447,7 +460,8 @@ impl KafkaServer {
         &self.log_manager
     }
 
-    /// Shuts down in Kafka's order: stop config processing and request processing, shut the
+    /// Shuts down in Kafka's order: stop config processing and request processing, stop the
+    /// group coordinator (parked group requests answered NOT_COORDINATOR), shut the
     /// log manager down (flush, checkpoints, clean-shutdown marker, unlock), resign the
     /// controllership, close the ZooKeeper session (our ephemerals vanish at once). Bounded in
     /// time except for flushing the logs.
@@ -459,7 +473,9 @@ impl KafkaServer {
             .await;
         let _ = self.config_manager_tx.send(ConfigManagerEvent::Stop);
         self.socket_server.shutdown().await;
-        self.group_coordinator.shutdown(Duration::from_secs(5)).await;
+        self.group_coordinator
+            .shutdown(Duration::from_secs(5))
+            .await;
         self.replica_manager.shutdown().await;
         if let Err(e) = self.log_manager.shutdown().await {
             error!(error = %e, "log manager did not shut down cleanly; the next start recovers");

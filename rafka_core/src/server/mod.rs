@@ -2,6 +2,7 @@
 //! config processing (Kafka's `kafka.server` package).
 
 pub mod admin_manager;
+pub mod alter_partition_manager;
 pub mod apis;
 pub mod broker_state;
 pub mod config_admin;

@@ -26,6 +26,26 @@ pub struct PartitionRole {
     pub is_leader: bool,
     pub isr: Vec<i32>,
     pub replicas: Vec<i32>,
+    /// The state znode's version (Kafka's partition epoch): AlterPartition must name it.
+    pub partition_epoch: i32,
+}
+
+/// An ISR change the leader wants the controller to make (AlterPartition).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IsrChange {
+    pub tp: TopicPartition,
+    pub topic_id: Option<Uuid>,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    pub new_isr: Vec<i32>,
+}
+
+/// What the leader knows of one follower.
+#[derive(Clone, Copy, Debug, Default)]
+struct FollowerState {
+    log_end_offset: i64,
+    /// Last time (ms) its fetch offset reached the leader's log end offset.
+    last_caught_up_ms: i64,
 }
 
 /// A produce or fetch refused for the partition, with the Kafka error and a message.
@@ -96,8 +116,11 @@ pub struct PartitionRead {
 #[derive(Debug)]
 struct RoleState {
     role: PartitionRole,
-    /// Follower replica id → its log end offset, as last reported by its fetches.
-    follower_leo: BTreeMap<i32, i64>,
+    /// Follower replica id → its log end offset and catch-up time, from its fetches.
+    followers: BTreeMap<i32, FollowerState>,
+    /// An AlterPartition in flight (Kafka's pending ISR state): no other is proposed until
+    /// the controller answers or a LeaderAndIsr replaces the role.
+    pending_isr: Option<Vec<i32>>,
 }
 
 /// See the module doc.
@@ -136,7 +159,8 @@ impl Partition {
             log,
             state: Mutex::new(RoleState {
                 role,
-                follower_leo: BTreeMap::new(),
+                followers: BTreeMap::new(),
+                pending_isr: None,
             }),
             high_watermark: watch::Sender::new(hw),
             activity,
@@ -167,8 +191,9 @@ impl Partition {
         {
             let mut state = self.lock_state();
             if role.leader_epoch != state.role.leader_epoch || !role.is_leader {
-                state.follower_leo.clear();
+                state.followers.clear();
             }
+            state.pending_isr = None;
             state.role = role;
         }
         self.maybe_advance_high_watermark();
@@ -292,7 +317,12 @@ impl Partition {
                 if *replica == self.local_broker_id {
                     continue;
                 }
-                min_leo = min_leo.min(state.follower_leo.get(replica).copied().unwrap_or(-1));
+                min_leo = min_leo.min(
+                    state
+                        .followers
+                        .get(replica)
+                        .map_or(-1, |f| f.log_end_offset),
+                );
             }
             if min_leo < 0 {
                 return;
@@ -346,7 +376,19 @@ impl Partition {
         self.check_leader_epoch(current_leader_epoch)?;
         self.leader_state()?;
         if let FetchIsolation::Follower(replica) = who {
-            self.lock_state().follower_leo.insert(replica, fetch_offset);
+            let leo = self.log_end_offset();
+            {
+                let mut state = self.lock_state();
+                let now = crate::log::log_manager::now_ms();
+                let f = state.followers.entry(replica).or_insert(FollowerState {
+                    log_end_offset: -1,
+                    last_caught_up_ms: now,
+                });
+                f.log_end_offset = fetch_offset;
+                if fetch_offset >= leo {
+                    f.last_caught_up_ms = now;
+                }
+            }
             self.maybe_advance_high_watermark();
         }
         let log = lock_log(&self.log);
@@ -368,6 +410,94 @@ impl Partition {
             offsets,
             data: Some(data),
         })
+    }
+
+    /// Kafka's `maybeExpandIsr`: a replica outside the ISR whose log end offset reached the
+    /// high watermark joins it. `None` when nothing is to change (or a change is pending).
+    pub fn isr_expansion(&self) -> Option<IsrChange> {
+        let hw = lock_log(&self.log).high_watermark();
+        let mut state = self.lock_state();
+        if !state.role.is_leader || state.pending_isr.is_some() {
+            return None;
+        }
+        let joining: Vec<i32> = state
+            .followers
+            .iter()
+            .filter(|(id, f)| {
+                !state.role.isr.contains(id)
+                    && state.role.replicas.contains(id)
+                    && f.log_end_offset >= hw
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        if joining.is_empty() {
+            return None;
+        }
+        let mut new_isr = state.role.isr.clone();
+        new_isr.extend(joining);
+        Some(self.propose(&mut state, new_isr))
+    }
+
+    /// Kafka's `maybeShrinkIsr`: followers that have not caught up with the leader's log end
+    /// for `lag_max_ms` leave the ISR (the leader always stays).
+    pub fn isr_shrink(&self, now_ms: i64, lag_max_ms: i64) -> Option<IsrChange> {
+        let mut state = self.lock_state();
+        if !state.role.is_leader || state.pending_isr.is_some() {
+            return None;
+        }
+        let out_of_sync: Vec<i32> = state
+            .role
+            .isr
+            .iter()
+            .copied()
+            .filter(|id| *id != self.local_broker_id)
+            .filter(|id| {
+                state
+                    .followers
+                    .get(id)
+                    .is_none_or(|f| now_ms - f.last_caught_up_ms > lag_max_ms)
+            })
+            .collect();
+        if out_of_sync.is_empty() {
+            return None;
+        }
+        let new_isr: Vec<i32> = state
+            .role
+            .isr
+            .iter()
+            .copied()
+            .filter(|id| !out_of_sync.contains(id))
+            .collect();
+        Some(self.propose(&mut state, new_isr))
+    }
+
+    fn propose(&self, state: &mut RoleState, new_isr: Vec<i32>) -> IsrChange {
+        state.pending_isr = Some(new_isr.clone());
+        IsrChange {
+            tp: self.tp.clone(),
+            topic_id: state.role.topic_id,
+            leader_epoch: state.role.leader_epoch,
+            partition_epoch: state.role.partition_epoch,
+            new_isr,
+        }
+    }
+
+    /// The controller's answer to an AlterPartition: on success the committed ISR and the new
+    /// partition epoch (for the same leader epoch); on failure the pending change is dropped
+    /// (it is proposed again on the next check).
+    pub fn complete_isr_change(&self, committed: Option<(i32, Vec<i32>, i32)>) {
+        {
+            let mut state = self.lock_state();
+            state.pending_isr = None;
+            if let Some((leader_epoch, isr, partition_epoch)) = committed {
+                if leader_epoch == state.role.leader_epoch {
+                    tracing::info!(tp = %self.tp, ?isr, partition_epoch, "ISR updated");
+                    state.role.isr = isr;
+                    state.role.partition_epoch = partition_epoch;
+                }
+            }
+        }
+        self.maybe_advance_high_watermark();
     }
 
     /// The local log end offset (a follower's next fetch offset).

@@ -322,6 +322,7 @@ impl ReplicaManager {
             is_leader: p.leader.0 == self.broker_id,
             isr: p.isr.iter().map(|b| b.0).collect(),
             replicas,
+            partition_epoch: p.partition_epoch,
         };
         info!(%tp, leader = role.leader, leader_epoch = role.leader_epoch, is_leader = role.is_leader, "partition role");
         let change = is_internal_topic(&tp.topic).then(|| {

@@ -24,7 +24,10 @@ use super::results::*;
 use crate::cluster::{TopicPartition, GROUP_METADATA_TOPIC_NAME};
 use crate::config::KafkaConfig;
 use crate::log::log_manager::{lock_log, now_ms};
-use crate::record::{build_batch_with, decode_records, BatchIter, BatchOptions, CompressionType, ProducerInfo, SimpleRecord};
+use crate::record::{
+    build_batch_with, decode_records, BatchIter, BatchOptions, CompressionType, ProducerInfo,
+    SimpleRecord,
+};
 use crate::server::apis::produce::wait_for_high_watermark;
 use crate::server::partition::Partition;
 use crate::server::replica_manager::{LeadershipChange, ReplicaManager};
@@ -36,7 +39,11 @@ enum Command {
     Join(JoinGroupParams, JoinResponder),
     Sync(SyncGroupParams, SyncResponder),
     Heartbeat(HeartbeatParams, oneshot::Sender<Option<ResponseError>>),
-    Leave(String, Vec<LeavingMember>, oneshot::Sender<LeaveGroupResult>),
+    Leave(
+        String,
+        Vec<LeavingMember>,
+        oneshot::Sender<LeaveGroupResult>,
+    ),
     Commit(CommitOffsetsParams, CommitResponder),
     Fetch {
         group_id: String,
@@ -49,12 +56,21 @@ enum Command {
         types: Vec<String>,
         respond: oneshot::Sender<(Option<ResponseError>, Vec<GroupOverview>)>,
     },
-    Describe(Vec<String>, oneshot::Sender<Vec<(Option<ResponseError>, GroupSummary)>>),
-    DeleteGroups(Vec<String>, oneshot::Sender<Vec<(String, Option<ResponseError>)>>),
+    Describe(
+        Vec<String>,
+        oneshot::Sender<Vec<(Option<ResponseError>, GroupSummary)>>,
+    ),
+    DeleteGroups(
+        Vec<String>,
+        oneshot::Sender<Vec<(String, Option<ResponseError>)>>,
+    ),
     DeleteOffsets {
         group_id: String,
         partitions: Vec<TopicPartition>,
-        respond: oneshot::Sender<(Option<ResponseError>, Vec<(TopicPartition, Option<ResponseError>)>)>,
+        respond: oneshot::Sender<(
+            Option<ResponseError>,
+            Vec<(TopicPartition, Option<ResponseError>)>,
+        )>,
     },
     /// A partition's records were read for a load.
     Loaded {
@@ -63,7 +79,10 @@ enum Command {
         records: Result<Vec<LoadedRecord>, String>,
     },
     /// A replication wait ended.
-    Replicated { id: u64, error: Option<ResponseError> },
+    Replicated {
+        id: u64,
+        error: Option<ResponseError>,
+    },
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -129,7 +148,11 @@ impl GroupCoordinatorHandle {
             .unwrap_or(Some(GONE))
     }
 
-    pub async fn leave_group(&self, group_id: String, members: Vec<LeavingMember>) -> LeaveGroupResult {
+    pub async fn leave_group(
+        &self,
+        group_id: String,
+        members: Vec<LeavingMember>,
+    ) -> LeaveGroupResult {
         self.ask(|tx| Command::Leave(group_id, members, tx))
             .await
             .unwrap_or(LeaveGroupResult {
@@ -175,14 +198,20 @@ impl GroupCoordinatorHandle {
         .unwrap_or((Some(GONE), Vec::new()))
     }
 
-    pub async fn describe_groups(&self, group_ids: Vec<String>) -> Vec<(Option<ResponseError>, GroupSummary)> {
+    pub async fn describe_groups(
+        &self,
+        group_ids: Vec<String>,
+    ) -> Vec<(Option<ResponseError>, GroupSummary)> {
         let n = group_ids.len();
         self.ask(|tx| Command::Describe(group_ids, tx))
             .await
             .unwrap_or_else(|| vec![(Some(GONE), GroupSummary::empty()); n])
     }
 
-    pub async fn delete_groups(&self, group_ids: Vec<String>) -> Vec<(String, Option<ResponseError>)> {
+    pub async fn delete_groups(
+        &self,
+        group_ids: Vec<String>,
+    ) -> Vec<(String, Option<ResponseError>)> {
         let ids = group_ids.clone();
         self.ask(|tx| Command::DeleteGroups(group_ids, tx))
             .await
@@ -193,7 +222,10 @@ impl GroupCoordinatorHandle {
         &self,
         group_id: String,
         partitions: Vec<TopicPartition>,
-    ) -> (Option<ResponseError>, Vec<(TopicPartition, Option<ResponseError>)>) {
+    ) -> (
+        Option<ResponseError>,
+        Vec<(TopicPartition, Option<ResponseError>)>,
+    ) {
         self.ask(|respond| Command::DeleteOffsets {
             group_id,
             partitions,
@@ -248,11 +280,17 @@ impl OffsetsLog for ReplicaManagerLog {
         let Some(p) = self.replica_manager.get_partition(&tp) else {
             return Err(ResponseError::NotLeaderOrFollower);
         };
-        let batch = build_batch_with(self.codec, 0, ProducerInfo::NONE, records, &BatchOptions::default())
-            .map_err(|e| {
-                error!(error = %e, "could not build a __consumer_offsets batch");
-                ResponseError::UnknownServerError
-            })?;
+        let batch = build_batch_with(
+            self.codec,
+            0,
+            ProducerInfo::NONE,
+            records,
+            &BatchOptions::default(),
+        )
+        .map_err(|e| {
+            error!(error = %e, "could not build a __consumer_offsets batch");
+            ResponseError::UnknownServerError
+        })?;
         let mut batch = BytesMut::from(&batch[..]);
         let info = p
             .append_records_to_leader(&mut batch, required_acks, now)
@@ -318,7 +356,8 @@ struct CoordinatorTask {
 
 impl CoordinatorTask {
     async fn run(mut self) {
-        let check = Duration::from_millis(self.offset_config.retention_check_interval_ms.max(1) as u64);
+        let check =
+            Duration::from_millis(self.offset_config.retention_check_interval_ms.max(1) as u64);
         let mut expiry = tokio::time::interval_at(Instant::now() + check, check);
         expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut leadership_open = true;
@@ -380,16 +419,18 @@ impl CoordinatorTask {
                 types,
                 respond,
             } => reply(respond, c.handle_list_groups(&states, &types)),
-            Command::Describe(ids, tx) => reply(
-                tx,
-                ids.iter().map(|g| c.handle_describe_group(g)).collect(),
-            ),
+            Command::Describe(ids, tx) => {
+                reply(tx, ids.iter().map(|g| c.handle_describe_group(g)).collect())
+            }
             Command::DeleteGroups(ids, tx) => reply(tx, c.handle_delete_groups(&ids, now)),
             Command::DeleteOffsets {
                 group_id,
                 partitions,
                 respond,
-            } => reply(respond, c.handle_delete_offsets(&group_id, &partitions, now)),
+            } => reply(
+                respond,
+                c.handle_delete_offsets(&group_id, &partitions, now),
+            ),
             Command::Loaded {
                 partition,
                 epoch,
@@ -403,12 +444,16 @@ impl CoordinatorTask {
     fn on_leadership_change(&mut self, change: LeadershipChange) {
         let now = now_ms();
         match change {
-            LeadershipChange::Leader { tp, leader_epoch } if tp.topic == GROUP_METADATA_TOPIC_NAME => {
+            LeadershipChange::Leader { tp, leader_epoch }
+                if tp.topic == GROUP_METADATA_TOPIC_NAME =>
+            {
                 if self.coordinator.on_election(tp.partition, leader_epoch) {
                     self.spawn_load(tp, leader_epoch);
                 }
             }
-            LeadershipChange::Follower { tp, leader_epoch } if tp.topic == GROUP_METADATA_TOPIC_NAME => {
+            LeadershipChange::Follower { tp, leader_epoch }
+                if tp.topic == GROUP_METADATA_TOPIC_NAME =>
+            {
                 self.coordinator
                     .on_resignation(tp.partition, Some(leader_epoch), now)
             }
@@ -446,7 +491,8 @@ impl CoordinatorTask {
             let tp = TopicPartition::new(GROUP_METADATA_TOPIC_NAME, wait.partition);
             let partition = self.replica_manager.get_partition(&tp);
             let tx = self.self_tx.clone();
-            let deadline = Instant::now() + Duration::from_millis(self.offset_config.commit_timeout_ms.max(0) as u64);
+            let deadline = Instant::now()
+                + Duration::from_millis(self.offset_config.commit_timeout_ms.max(0) as u64);
             tokio::spawn(async move {
                 let error = match partition {
                     None => Some(ResponseError::NotLeaderOrFollower),

@@ -184,7 +184,9 @@ impl GroupCoordinator {
 
     /// A group's state (tests, logs).
     pub fn group_state(&self, group_id: &str) -> Option<GroupState> {
-        self.manager.get_group(group_id).map(GroupMetadata::current_state)
+        self.manager
+            .get_group(group_id)
+            .map(GroupMetadata::current_state)
     }
 
     pub fn group(&self, group_id: &str) -> Option<&GroupMetadata> {
@@ -284,7 +286,9 @@ impl GroupCoordinator {
         match group.current_state() {
             GroupState::Empty | GroupState::Dead => true,
             GroupState::PreparingRebalance => {
-                group.get(member_id).is_some_and(MemberMetadata::is_awaiting_join)
+                group
+                    .get(member_id)
+                    .is_some_and(MemberMetadata::is_awaiting_join)
                     || group.num_awaiting() < max
             }
             GroupState::CompletingRebalance | GroupState::Stable => {
@@ -307,7 +311,10 @@ impl GroupCoordinator {
             );
         }
         let is_unknown = p.member_id == UNKNOWN_MEMBER_ID;
-        if !self.manager.get_or_maybe_create(&p.group_id, is_unknown, now) {
+        if !self
+            .manager
+            .get_or_maybe_create(&p.group_id, is_unknown, now)
+        {
             return reply(
                 respond,
                 JoinGroupResult::error(&p.member_id, ResponseError::UnknownMemberId),
@@ -356,7 +363,10 @@ impl GroupCoordinator {
             GroupMetadata::generate_member_id(&p.client_id, p.group_instance_id.as_deref());
         match p.group_instance_id.clone() {
             Some(instance_id) => {
-                match group.current_static_member_id(&instance_id).map(str::to_string) {
+                match group
+                    .current_static_member_id(&instance_id)
+                    .map(str::to_string)
+                {
                     Some(old_member_id) => {
                         info!(group = %p.group_id, instance_id, state = %group.current_state(), old_member_id, new_member_id, "static member with an unknown member id joins; replacing the previous member id");
                         self.update_static_member_and_rebalance(
@@ -648,7 +658,11 @@ impl GroupCoordinator {
     }
 
     pub(super) fn maybe_prepare_rebalance(&mut self, group_id: &str, reason: &str, now: i64) {
-        if self.manager.get_group(group_id).is_some_and(GroupMetadata::can_rebalance) {
+        if self
+            .manager
+            .get_group(group_id)
+            .is_some_and(GroupMetadata::can_rebalance)
+        {
             self.prepare_rebalance(group_id, reason, now);
         }
     }
@@ -656,7 +670,11 @@ impl GroupCoordinator {
     /// Kafka's `prepareRebalance`.
     pub(super) fn prepare_rebalance(&mut self, group_id: &str, reason: &str, now: i64) {
         if self.group_state(group_id) == Some(GroupState::CompletingRebalance) {
-            self.reset_and_propagate_assignment_error(group_id, ResponseError::RebalanceInProgress, now);
+            self.reset_and_propagate_assignment_error(
+                group_id,
+                ResponseError::RebalanceInProgress,
+                now,
+            );
         }
         self.remove_sync_expiration(group_id);
         let initial_delay = i64::from(self.group_config.initial_rebalance_delay_ms);
@@ -978,7 +996,8 @@ impl GroupCoordinator {
             }
             (Some(_), Some(g)) => {
                 g.is(GroupState::Dead)
-                    || g.get(member_id).is_none_or(MemberMetadata::has_satisfied_heartbeat)
+                    || g.get(member_id)
+                        .is_none_or(MemberMetadata::has_satisfied_heartbeat)
             }
         };
         if complete {
@@ -1033,7 +1052,12 @@ impl GroupCoordinator {
         }
     }
 
-    fn remove_pending_member_and_update_group(&mut self, group_id: &str, member_id: &str, now: i64) {
+    fn remove_pending_member_and_update_group(
+        &mut self,
+        group_id: &str,
+        member_id: &str,
+        now: i64,
+    ) {
         let Some(group) = self.group_mut(group_id) else {
             return;
         };
@@ -1059,7 +1083,10 @@ impl GroupCoordinator {
             None => {}
         }
         let Some(group) = self.manager.get_group(&p.group_id) else {
-            return reply(respond, SyncGroupResult::error(ResponseError::UnknownMemberId));
+            return reply(
+                respond,
+                SyncGroupResult::error(ResponseError::UnknownMemberId),
+            );
         };
         let error = if group.is(GroupState::Dead) {
             Some(ResponseError::CoordinatorNotAvailable)
@@ -1077,8 +1104,7 @@ impl GroupCoordinator {
                     .protocol_type
                     .as_ref()
                     .is_some_and(|t| group.protocol_type.as_ref() != Some(t))
-                    || p
-                        .protocol_name
+                    || p.protocol_name
                         .as_ref()
                         .is_some_and(|n| group.protocol_name.as_ref() != Some(n))
                 {
@@ -1092,10 +1118,14 @@ impl GroupCoordinator {
             return reply(respond, SyncGroupResult::error(e));
         }
         match group.current_state() {
-            GroupState::Empty => reply(respond, SyncGroupResult::error(ResponseError::UnknownMemberId)),
-            GroupState::PreparingRebalance => {
-                reply(respond, SyncGroupResult::error(ResponseError::RebalanceInProgress))
-            }
+            GroupState::Empty => reply(
+                respond,
+                SyncGroupResult::error(ResponseError::UnknownMemberId),
+            ),
+            GroupState::PreparingRebalance => reply(
+                respond,
+                SyncGroupResult::error(ResponseError::RebalanceInProgress),
+            ),
             GroupState::CompletingRebalance => {
                 let is_leader = group.is_leader(&p.member_id);
                 let generation = group.generation_id;
@@ -1110,9 +1140,12 @@ impl GroupCoordinator {
                 self.remove_pending_sync_member(&p.group_id, &p.member_id);
                 if is_leader {
                     info!(group = %p.group_id, leader = %p.member_id, generation, members = members.len(), static_members = static_count, "assignment received from the leader");
-                    let mut assignment: HashMap<String, Bytes> = p.assignments.into_iter().collect();
-                    let missing: Vec<&String> =
-                        members.iter().filter(|m| !assignment.contains_key(*m)).collect();
+                    let mut assignment: HashMap<String, Bytes> =
+                        p.assignments.into_iter().collect();
+                    let missing: Vec<&String> = members
+                        .iter()
+                        .filter(|m| !assignment.contains_key(*m))
+                        .collect();
                     if !missing.is_empty() {
                         warn!(group = %p.group_id, generation, ?missing, "setting empty assignments for members");
                     }
@@ -1135,12 +1168,19 @@ impl GroupCoordinator {
                 let result = SyncGroupResult {
                     protocol_type: group.protocol_type.clone(),
                     protocol_name: group.protocol_name.clone(),
-                    assignment: group.get(&p.member_id).map(|m| m.assignment.clone()).unwrap_or_default(),
+                    assignment: group
+                        .get(&p.member_id)
+                        .map(|m| m.assignment.clone())
+                        .unwrap_or_default(),
                     error: None,
                 };
                 self.remove_pending_sync_member(&p.group_id, &p.member_id);
                 reply(respond, result);
-                self.complete_and_schedule_next_heartbeat_expiration(&p.group_id, &p.member_id, now);
+                self.complete_and_schedule_next_heartbeat_expiration(
+                    &p.group_id,
+                    &p.member_id,
+                    now,
+                );
             }
             GroupState::Dead => reply(
                 respond,
@@ -1280,7 +1320,10 @@ impl GroupCoordinator {
         let mut results = Vec::with_capacity(leaving.len());
         for m in &leaving {
             let Some(group) = self.manager.get_group(group_id) else {
-                results.push(member_result(m, Some(ResponseError::CoordinatorNotAvailable)));
+                results.push(member_result(
+                    m,
+                    Some(ResponseError::CoordinatorNotAvailable),
+                ));
                 continue;
             };
             let reason = m.reason.as_deref().unwrap_or("not provided");
@@ -1357,7 +1400,13 @@ impl GroupCoordinator {
         match self.manager.append(group_id, &[record], acks, now) {
             Err(e) => {
                 debug!(group = %group_id, error = ?e, "group metadata append failed");
-                self.complete_group_store(group_id, incarnation, purpose, Some(map_group_store_error(e)), now);
+                self.complete_group_store(
+                    group_id,
+                    incarnation,
+                    purpose,
+                    Some(map_group_store_error(e)),
+                    now,
+                );
             }
             Ok(a) if a.replicated || acks != -1 => {
                 self.complete_group_store(group_id, incarnation, purpose, None, now)
@@ -1490,7 +1539,9 @@ impl GroupCoordinator {
                 match error {
                     Some(e) => {
                         warn!(group = %group_id, error = ?e, "failed to persist the metadata of a rejoining static member; reverting it");
-                        let respond = group.get_mut(&new_member_id).and_then(|m| m.awaiting_join.take());
+                        let respond = group
+                            .get_mut(&new_member_id)
+                            .and_then(|m| m.awaiting_join.take());
                         group.update_member(
                             &new_member_id,
                             old_protocols,
@@ -1509,7 +1560,11 @@ impl GroupCoordinator {
                             skip_assignment: false,
                             error: Some(e),
                         };
-                        self.complete_and_schedule_next_heartbeat_expiration(group_id, &old_member_id, now);
+                        self.complete_and_schedule_next_heartbeat_expiration(
+                            group_id,
+                            &old_member_id,
+                            now,
+                        );
                         if let Some(tx) = respond {
                             reply(tx, result);
                         }
@@ -1560,7 +1615,10 @@ impl GroupCoordinator {
     /// whether the partition must be read and handed to [`GroupCoordinator::complete_load`]
     /// (Kafka's `onElection`).
     pub fn on_election(&mut self, partition: i32, epoch: i32) -> bool {
-        info!(partition, epoch, "elected as the group coordinator for __consumer_offsets partition");
+        info!(
+            partition,
+            epoch, "elected as the group coordinator for __consumer_offsets partition"
+        );
         self.manager.begin_load(partition, epoch)
     }
 
@@ -1574,7 +1632,10 @@ impl GroupCoordinator {
         now: i64,
     ) {
         if !self.manager.is_current_load(partition, epoch) {
-            info!(partition, epoch, "discarding a load of __consumer_offsets that is no longer wanted");
+            info!(
+                partition,
+                epoch, "discarding a load of __consumer_offsets that is no longer wanted"
+            );
             return;
         }
         let records = records.unwrap_or_else(|e| {
@@ -1591,8 +1652,8 @@ impl GroupCoordinator {
             return;
         };
         info!(group = %group_id, generation = group.generation_id, "loaded group metadata");
-        let over = i64::try_from(group.size()).unwrap_or(i64::MAX)
-            > i64::from(self.group_config.max_size);
+        let over =
+            i64::try_from(group.size()).unwrap_or(i64::MAX) > i64::from(self.group_config.max_size);
         if over {
             let why = format!(
                 "freshly-loaded group is over capacity ({}); rebalancing in order to give a chance for consumers to commit offsets",
@@ -1613,7 +1674,11 @@ impl GroupCoordinator {
     /// This broker no longer leads the partition (Kafka's `onResignation`): its groups are
     /// unloaded, parked requests answered NOT_COORDINATOR.
     pub fn on_resignation(&mut self, partition: i32, epoch: Option<i32>, now: i64) {
-        info!(partition, ?epoch, "resigned as the group coordinator for __consumer_offsets partition");
+        info!(
+            partition,
+            ?epoch,
+            "resigned as the group coordinator for __consumer_offsets partition"
+        );
         let Some(groups) = self.manager.remove_groups_for_partition(partition, epoch) else {
             return;
         };
@@ -1642,9 +1707,9 @@ impl GroupCoordinator {
         }
         let id = group.group_id.clone();
         self.timers.cancel_where(|k| match k {
-            TimerKey::Heartbeat { group, .. } | TimerKey::Join { group } | TimerKey::Sync { group } => {
-                *group == id
-            }
+            TimerKey::Heartbeat { group, .. }
+            | TimerKey::Join { group }
+            | TimerKey::Sync { group } => *group == id,
         });
     }
 }

@@ -22,10 +22,19 @@ pub const CLASSIC_GROUP_TYPE: &str = "classic";
 impl GroupCoordinator {
     /// OffsetCommit v1+ (Kafka's `handleCommitOffsets`); answered through `respond` once the
     /// commit is written (and replicated).
-    pub fn handle_commit_offsets(&mut self, p: CommitOffsetsParams, now: i64, respond: CommitResponder) {
-        let fail_all = |offsets: &[(TopicPartition, OffsetAndMetadata)], e: ResponseError| -> CommitResults {
-            offsets.iter().map(|(tp, _)| (tp.clone(), Some(e))).collect()
-        };
+    pub fn handle_commit_offsets(
+        &mut self,
+        p: CommitOffsetsParams,
+        now: i64,
+        respond: CommitResponder,
+    ) {
+        let fail_all =
+            |offsets: &[(TopicPartition, OffsetAndMetadata)], e: ResponseError| -> CommitResults {
+                offsets
+                    .iter()
+                    .map(|(tp, _)| (tp.clone(), Some(e)))
+                    .collect()
+            };
         if let Some(e) = self.validate_group_status(&p.group_id, GroupApi::OffsetCommit) {
             return reply(respond, fail_all(&p.offsets, e));
         }
@@ -34,7 +43,10 @@ impl GroupCoordinator {
                 info!(group = %p.group_id, "creating simple consumer group through a manual offset commit");
                 self.manager.get_or_maybe_create(&p.group_id, true, now);
             } else {
-                return reply(respond, fail_all(&p.offsets, ResponseError::IllegalGeneration));
+                return reply(
+                    respond,
+                    fail_all(&p.offsets, ResponseError::IllegalGeneration),
+                );
             }
         }
         let Some(group) = self.manager.get_group(&p.group_id) else {
@@ -50,12 +62,17 @@ impl GroupCoordinator {
             GroupState::Stable | GroupState::PreparingRebalance => {
                 // Commits are allowed while preparing a rebalance: the heartbeat answers tell
                 // the member about the rebalance.
-                self.complete_and_schedule_next_heartbeat_expiration(&p.group_id, &p.member_id, now);
+                self.complete_and_schedule_next_heartbeat_expiration(
+                    &p.group_id,
+                    &p.member_id,
+                    now,
+                );
                 self.store_offsets(&p.group_id, p.offsets, respond, now);
             }
-            GroupState::CompletingRebalance => {
-                reply(respond, fail_all(&p.offsets, ResponseError::RebalanceInProgress))
-            }
+            GroupState::CompletingRebalance => reply(
+                respond,
+                fail_all(&p.offsets, ResponseError::RebalanceInProgress),
+            ),
             GroupState::Dead => reply(
                 respond,
                 fail_all(&p.offsets, ResponseError::CoordinatorNotAvailable),
@@ -64,7 +81,10 @@ impl GroupCoordinator {
     }
 
     /// Kafka's `validateOffsetCommit` (non-transactional).
-    fn validate_offset_commit(group: &GroupMetadata, p: &CommitOffsetsParams) -> Option<ResponseError> {
+    fn validate_offset_commit(
+        group: &GroupMetadata,
+        p: &CommitOffsetsParams,
+    ) -> Option<ResponseError> {
         if group.is(GroupState::Dead) {
             Some(ResponseError::CoordinatorNotAvailable)
         } else if p.generation_id < 0 && group.is(GroupState::Empty) {
@@ -217,7 +237,9 @@ impl GroupCoordinator {
         if let Some(e) = self.validate_group_status(group_id, GroupApi::OffsetFetch) {
             return Err(e);
         }
-        Ok(self.manager.get_offsets(group_id, require_stable, partitions))
+        Ok(self
+            .manager
+            .get_offsets(group_id, require_stable, partitions))
     }
 
     /// ListGroups: `states` and `types` filter case-insensitively (empty = no filter); only
@@ -267,7 +289,11 @@ impl GroupCoordinator {
 
     /// DeleteGroups (Kafka's `handleDeleteGroups`): only Empty groups; their offsets and
     /// metadata get tombstones.
-    pub fn handle_delete_groups(&mut self, group_ids: &[String], now: i64) -> Vec<(String, Option<ResponseError>)> {
+    pub fn handle_delete_groups(
+        &mut self,
+        group_ids: &[String],
+        now: i64,
+    ) -> Vec<(String, Option<ResponseError>)> {
         let mut results: Vec<(String, Option<ResponseError>)> = Vec::with_capacity(group_ids.len());
         let mut eligible = Vec::new();
         for group_id in group_ids {
@@ -318,7 +344,10 @@ impl GroupCoordinator {
         group_id: &str,
         partitions: &[TopicPartition],
         now: i64,
-    ) -> (Option<ResponseError>, Vec<(TopicPartition, Option<ResponseError>)>) {
+    ) -> (
+        Option<ResponseError>,
+        Vec<(TopicPartition, Option<ResponseError>)>,
+    ) {
         if let Some(e) = self.validate_group_status(group_id, GroupApi::OffsetDelete) {
             return (Some(e), Vec::new());
         }
@@ -334,7 +363,9 @@ impl GroupCoordinator {
         let eligible: Vec<TopicPartition> = match group.current_state() {
             GroupState::Dead => return (Some(not_found), Vec::new()),
             GroupState::Empty => partitions.to_vec(),
-            GroupState::PreparingRebalance | GroupState::CompletingRebalance | GroupState::Stable
+            GroupState::PreparingRebalance
+            | GroupState::CompletingRebalance
+            | GroupState::Stable
                 if group.is_consumer_group() =>
             {
                 let mut eligible = Vec::new();
@@ -365,7 +396,8 @@ impl GroupCoordinator {
     pub fn cleanup_expired_offsets(&mut self, now: i64) -> usize {
         let retention = self.manager.config.retention_ms;
         let ids = self.manager.group_ids();
-        let removed = self.cleanup_group_metadata(&ids, now, |g| g.remove_expired_offsets(now, retention));
+        let removed =
+            self.cleanup_group_metadata(&ids, now, |g| g.remove_expired_offsets(now, retention));
         if removed > 0 {
             info!(removed, "removed expired offsets");
         }

@@ -372,7 +372,10 @@ impl GroupMetadata {
     }
 
     pub fn num_awaiting(&self) -> usize {
-        self.members.values().filter(|m| m.is_awaiting_join()).count()
+        self.members
+            .values()
+            .filter(|m| m.is_awaiting_join())
+            .count()
     }
 
     pub fn num_pending(&self) -> usize {
@@ -463,10 +466,7 @@ impl GroupMetadata {
                 *votes.entry(v).or_default() += 1;
             }
         }
-        votes
-            .into_iter()
-            .max_by_key(|(_, n)| *n)
-            .map(|(p, _)| p)
+        votes.into_iter().max_by_key(|(_, n)| *n).map(|(p, _)| p)
     }
 
     /// Whether a member with these protocols may join (Kafka's `supportsProtocols`).
@@ -568,7 +568,11 @@ impl GroupMetadata {
             GroupSummary {
                 state: self.state.name().to_string(),
                 protocol_type,
-                members: self.members.values().map(|m| m.summary(&protocol)).collect(),
+                members: self
+                    .members
+                    .values()
+                    .map(|m| m.summary(&protocol))
+                    .collect(),
                 protocol,
             }
         } else {
@@ -644,7 +648,10 @@ impl GroupMetadata {
         self.remove_offsets(&all)
     }
 
-    pub fn remove_offsets(&mut self, tps: &[TopicPartition]) -> Vec<(TopicPartition, OffsetAndMetadata)> {
+    pub fn remove_offsets(
+        &mut self,
+        tps: &[TopicPartition],
+    ) -> Vec<(TopicPartition, OffsetAndMetadata)> {
         let mut removed = Vec::new();
         for tp in tps {
             self.pending_offset_commits.remove(tp);
@@ -666,9 +673,10 @@ impl GroupMetadata {
             CommitTimestamp,
         }
         let (base, subscribed): (Base, HashSet<String>) = match (&self.protocol_type, self.state) {
-            (Some(_), GroupState::Empty) => {
-                (Base::StateTimestamp(self.current_state_timestamp), HashSet::new())
-            }
+            (Some(_), GroupState::Empty) => (
+                Base::StateTimestamp(self.current_state_timestamp),
+                HashSet::new(),
+            ),
             (Some(t), GroupState::Stable) if t == CONSUMER_PROTOCOL_TYPE => {
                 match &self.subscribed_topics {
                     Some(topics) => (Base::CommitTimestamp, topics.clone()),

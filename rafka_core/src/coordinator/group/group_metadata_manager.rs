@@ -17,11 +17,10 @@ use super::config::OffsetConfig;
 use super::group_metadata::{CommitRecordMetadataAndOffset, GroupMetadata, GroupState};
 use super::member_metadata::MemberMetadata;
 use super::offsets_schema::{
-    decode_group_metadata_value, decode_key, decode_offset_commit_value,
-    encode_group_metadata_key, encode_group_metadata_value, encode_offset_commit_key,
-    encode_offset_commit_value, GroupMetadataKey, GroupMetadataValue, MemberMetadataValue,
-    OffsetCommitKey, OffsetCommitValue, RecordKey, GROUP_METADATA_VALUE_VERSION,
-    OFFSET_COMMIT_VALUE_VERSION,
+    decode_group_metadata_value, decode_key, decode_offset_commit_value, encode_group_metadata_key,
+    encode_group_metadata_value, encode_offset_commit_key, encode_offset_commit_value,
+    GroupMetadataKey, GroupMetadataValue, MemberMetadataValue, OffsetCommitKey, OffsetCommitValue,
+    RecordKey, GROUP_METADATA_VALUE_VERSION, OFFSET_COMMIT_VALUE_VERSION,
 };
 use super::partitioning::partition_for;
 use super::results::{FetchedOffset, OffsetAndMetadata};
@@ -343,7 +342,10 @@ impl GroupMetadataManager {
             return false;
         }
         if self.owned.contains(&partition) || !self.loading.insert(partition) {
-            info!(partition, epoch, "__consumer_offsets partition already loaded or loading");
+            info!(
+                partition,
+                epoch, "__consumer_offsets partition already loaded or loading"
+            );
             return false;
         }
         true
@@ -368,7 +370,11 @@ impl GroupMetadataManager {
         let mut removed_groups: HashSet<String> = HashSet::new();
         for record in records {
             let Some(key) = record.key.as_deref() else {
-                warn!(partition, offset = record.offset, "record without a key in __consumer_offsets; skipped");
+                warn!(
+                    partition,
+                    offset = record.offset,
+                    "record without a key in __consumer_offsets; skipped"
+                );
                 continue;
             };
             match decode_key(key) {
@@ -418,15 +424,22 @@ impl GroupMetadataManager {
                     },
                 },
                 Ok(RecordKey::Unknown { version }) => {
-                    warn!(partition, offset = record.offset, version, "unknown message key version in __consumer_offsets; ignored")
+                    warn!(
+                        partition,
+                        offset = record.offset,
+                        version,
+                        "unknown message key version in __consumer_offsets; ignored"
+                    )
                 }
                 Err(e) => {
                     warn!(partition, offset = record.offset, error = %e, "undecodable key in __consumer_offsets; skipped")
                 }
             }
         }
-        let mut offsets_by_group: BTreeMap<String, HashMap<TopicPartition, CommitRecordMetadataAndOffset>> =
-            BTreeMap::new();
+        let mut offsets_by_group: BTreeMap<
+            String,
+            HashMap<TopicPartition, CommitRecordMetadataAndOffset>,
+        > = BTreeMap::new();
         for ((group, tp), o) in loaded_offsets {
             offsets_by_group.entry(group).or_default().insert(tp, o);
         }
@@ -467,7 +480,11 @@ impl GroupMetadataManager {
         }
         self.loading.remove(&partition);
         self.owned.insert(partition);
-        info!(partition, groups = loaded_ids.len(), "finished loading __consumer_offsets partition");
+        info!(
+            partition,
+            groups = loaded_ids.len(),
+            "finished loading __consumer_offsets partition"
+        );
         loaded_ids
     }
 
@@ -530,7 +547,11 @@ impl GroupMetadataManager {
         epoch: Option<i32>,
     ) -> Option<Vec<GroupMetadata>> {
         if !self.maybe_update_epoch(partition, epoch) {
-            info!(partition, ?epoch, "not unloading __consumer_offsets: the coordinator epoch is stale");
+            info!(
+                partition,
+                ?epoch,
+                "not unloading __consumer_offsets: the coordinator epoch is stale"
+            );
             return None;
         }
         self.owned.remove(&partition);
@@ -541,12 +562,16 @@ impl GroupMetadataManager {
             .filter(|g| partition_for(g, self.partition_count) == partition)
             .cloned()
             .collect();
-        let removed: Vec<GroupMetadata> = ids
-            .iter()
-            .filter_map(|id| self.groups.remove(id))
-            .collect();
+        let removed: Vec<GroupMetadata> =
+            ids.iter().filter_map(|id| self.groups.remove(id)).collect();
         let offsets: usize = removed.iter().map(GroupMetadata::num_offsets).sum();
-        info!(partition, ?epoch, groups = removed.len(), offsets, "unloaded __consumer_offsets partition");
+        info!(
+            partition,
+            ?epoch,
+            groups = removed.len(),
+            offsets,
+            "unloaded __consumer_offsets partition"
+        );
         Some(removed)
     }
 }

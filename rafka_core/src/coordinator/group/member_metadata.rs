@@ -4,7 +4,9 @@
 
 use bytes::Bytes;
 
-use super::results::{JoinGroupResult, JoinResponder, MemberSummary, SyncGroupResult, SyncResponder};
+use super::results::{
+    JoinGroupResult, JoinResponder, MemberSummary, SyncGroupResult, SyncResponder,
+};
 
 /// See the module doc.
 #[derive(Debug)]

@@ -14,7 +14,11 @@ use super::offsets_schema::{
 };
 
 /// Kafka's parse result: the text after ` key: ` and after ` payload: ` (either may be absent).
-pub fn parse_record(offset: i64, key: Option<&[u8]>, value: Option<&[u8]>) -> (Option<String>, Option<String>) {
+pub fn parse_record(
+    offset: i64,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+) -> (Option<String>, Option<String>) {
     let Some(key) = key else {
         return (
             Some(format!(
@@ -25,12 +29,19 @@ pub fn parse_record(offset: i64, key: Option<&[u8]>, value: Option<&[u8]>) -> (O
     };
     let decoded = match decode_key(key) {
         Ok(k) => k,
-        Err(e) => return (Some(format!("Error at offset {offset}, skipping. {e}")), None),
+        Err(e) => {
+            return (
+                Some(format!("Error at offset {offset}, skipping. {e}")),
+                None,
+            )
+        }
     };
     let (version, data) = match &decoded {
         RecordKey::Unknown { version } => {
             return (
-                Some(format!("Unknown record type {version} at offset {offset}, skipping.")),
+                Some(format!(
+                    "Unknown record type {version} at offset {offset}, skipping."
+                )),
                 None,
             )
         }
@@ -62,7 +73,10 @@ pub fn parse_record(offset: i64, key: Option<&[u8]>, value: Option<&[u8]>) -> (O
             Some(key_json),
             Some(format!("{{\"version\":\"{v}\",\"data\":{data}}}")),
         ),
-        Err(e) => (Some(format!("Error at offset {offset}, skipping. {e}")), None),
+        Err(e) => (
+            Some(format!("Error at offset {offset}, skipping. {e}")),
+            None,
+        ),
     }
 }
 
@@ -106,7 +120,11 @@ fn topic_partitions_json(tps: &[(String, Vec<i32>)]) -> String {
         .iter()
         .map(|(t, ps)| {
             let ps: Vec<String> = ps.iter().map(i32::to_string).collect();
-            format!("{{\"topic\":{},\"partitions\":[{}]}}", jstr(t), ps.join(","))
+            format!(
+                "{{\"topic\":{},\"partitions\":[{}]}}",
+                jstr(t),
+                ps.join(",")
+            )
         })
         .collect();
     format!("[{}]", items.join(","))

@@ -92,10 +92,18 @@ pub struct GroupMetadataValue {
 /// A decoded key with its version.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RecordKey {
-    OffsetCommit { version: i16, key: OffsetCommitKey },
-    GroupMetadata { version: i16, key: GroupMetadataKey },
+    OffsetCommit {
+        version: i16,
+        key: OffsetCommitKey,
+    },
+    GroupMetadata {
+        version: i16,
+        key: GroupMetadataKey,
+    },
     /// A key version this coordinator does not know.
-    Unknown { version: i16 },
+    Unknown {
+        version: i16,
+    },
 }
 
 // ------------------------------------------------------------------ reading
@@ -155,7 +163,12 @@ impl<'a> Reader<'a> {
     }
 
     /// A length: int16/int32 (classic) or unsigned varint − 1 (compact); −1 = null.
-    fn length(&mut self, compact: bool, wide: bool, field: &'static str) -> Result<i64, SchemaError> {
+    fn length(
+        &mut self,
+        compact: bool,
+        wide: bool,
+        field: &'static str,
+    ) -> Result<i64, SchemaError> {
         if compact {
             Ok(i64::from(self.uvarint(field)?) - 1)
         } else if wide {
@@ -190,7 +203,11 @@ impl<'a> Reader<'a> {
         }
     }
 
-    pub(crate) fn string(&mut self, compact: bool, field: &'static str) -> Result<String, SchemaError> {
+    pub(crate) fn string(
+        &mut self,
+        compact: bool,
+        field: &'static str,
+    ) -> Result<String, SchemaError> {
         self.nullable_string(compact, field)?
             .ok_or(SchemaError::InvalidLength { field, len: -1 })
     }
@@ -204,14 +221,22 @@ impl<'a> Reader<'a> {
         Ok(self.sized(len, field)?.map(Bytes::copy_from_slice))
     }
 
-    pub(crate) fn bytes(&mut self, compact: bool, field: &'static str) -> Result<Bytes, SchemaError> {
+    pub(crate) fn bytes(
+        &mut self,
+        compact: bool,
+        field: &'static str,
+    ) -> Result<Bytes, SchemaError> {
         self.nullable_bytes(compact, field)?
             .ok_or(SchemaError::InvalidLength { field, len: -1 })
     }
 
     /// An array count (never null here); bounded by the bytes left (every element takes at
     /// least one byte), so a forged count cannot make the caller reserve much.
-    pub(crate) fn array_len(&mut self, compact: bool, field: &'static str) -> Result<usize, SchemaError> {
+    pub(crate) fn array_len(
+        &mut self,
+        compact: bool,
+        field: &'static str,
+    ) -> Result<usize, SchemaError> {
         let len = self.length(compact, true, field)?;
         let remaining = self.buf.len() - self.pos;
         match usize::try_from(len) {
@@ -275,7 +300,11 @@ pub fn decode_offset_commit_value(bytes: &[u8]) -> Result<(i16, OffsetCommitValu
     }
     let flexible = version >= 4;
     let offset = r.i64("offset")?;
-    let leader_epoch = if version >= 3 { r.i32("leaderEpoch")? } else { -1 };
+    let leader_epoch = if version >= 3 {
+        r.i32("leaderEpoch")?
+    } else {
+        -1
+    };
     let metadata = r.string(flexible, "metadata")?;
     let commit_timestamp = r.i64("commitTimestamp")?;
     let expire_timestamp = if version == 1 {
@@ -300,9 +329,7 @@ pub fn decode_offset_commit_value(bytes: &[u8]) -> Result<(i16, OffsetCommitValu
 }
 
 /// Decodes a group metadata value; returns its version too.
-pub fn decode_group_metadata_value(
-    bytes: &[u8],
-) -> Result<(i16, GroupMetadataValue), SchemaError> {
+pub fn decode_group_metadata_value(bytes: &[u8]) -> Result<(i16, GroupMetadataValue), SchemaError> {
     let mut r = Reader::new(bytes);
     let version = r.i16("value version")?;
     if !(0..=MAX_VALUE_VERSION).contains(&version) {
@@ -476,7 +503,7 @@ mod tests {
         };
         let b = encode_offset_commit_key(&key);
         // version 1, "g", "t", partition 7
-        assert_eq!(hex(&b), "0001000167000174" .to_string() + "00000007");
+        assert_eq!(hex(&b), "0001000167000174".to_string() + "00000007");
         assert_eq!(
             decode_key(&b).unwrap(),
             RecordKey::OffsetCommit { version: 1, key }
@@ -522,7 +549,15 @@ mod tests {
         b.push(0);
         let (version, v) = decode_offset_commit_value(&b).unwrap();
         assert_eq!(version, 4);
-        assert_eq!((v.offset, v.leader_epoch, v.metadata.as_str(), v.commit_timestamp), (9, -1, "ab", 77));
+        assert_eq!(
+            (
+                v.offset,
+                v.leader_epoch,
+                v.metadata.as_str(),
+                v.commit_timestamp
+            ),
+            (9, -1, "ab", 77)
+        );
     }
 
     #[test]
@@ -553,7 +588,9 @@ mod tests {
         let (_, v0) = decode_group_metadata_value(&encode_group_metadata_value(&value, 0)).unwrap();
         assert_eq!(v0.current_state_timestamp, -1);
         assert_eq!(v0.members[0].rebalance_timeout, 0);
-        let key = GroupMetadataKey { group: "grp".into() };
+        let key = GroupMetadataKey {
+            group: "grp".into(),
+        };
         let kb = encode_group_metadata_key(&key);
         assert_eq!(hex(&kb), "00020003677270");
         assert_eq!(
@@ -582,7 +619,10 @@ mod tests {
     fn malformed_input_is_an_error_not_a_panic() {
         assert!(decode_key(&[0]).is_err());
         assert!(decode_key(&[0, 1, 0, 5, b'a']).is_err());
-        assert_eq!(decode_key(&[0, 9]).unwrap(), RecordKey::Unknown { version: 9 });
+        assert_eq!(
+            decode_key(&[0, 9]).unwrap(),
+            RecordKey::Unknown { version: 9 }
+        );
         assert!(decode_offset_commit_value(&[0, 7, 0]).is_err());
         // A forged member count larger than the input.
         let mut b = vec![0, 3, 0, 0, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff];

@@ -4,8 +4,9 @@
 
 /// Java's `String.hashCode`: `h = 31 * h + c` over the UTF-16 code units, wrapping at 32 bits.
 pub fn java_string_hash_code(s: &str) -> i32 {
-    s.encode_utf16()
-        .fold(0i32, |h, unit| h.wrapping_mul(31).wrapping_add(i32::from(unit)))
+    s.encode_utf16().fold(0i32, |h, unit| {
+        h.wrapping_mul(31).wrapping_add(i32::from(unit))
+    })
 }
 
 /// Kafka's `Utils.abs`: `|n|`, except that `i32::MIN` maps to 0 (not a bit mask).
