@@ -602,8 +602,10 @@ fn log_swap_of_an_unfinished_split_is_discarded() {
     let log = open(&dir, &cfg, true, 0);
     let expected: Vec<Vec<u8>> = batches.iter().map(|b| b.bytes.clone()).collect();
     check_reads(&log, &batches, &expected);
-    // The segment's three files and the producer snapshot of the clean close.
-    assert_eq!(fs::read_dir(&dir).unwrap().count(), 4);
+    // The segment's three files, the producer snapshot of the clean close and the leader
+    // epoch checkpoint.
+    assert_eq!(fs::read_dir(&dir).unwrap().count(), 5);
+    assert!(dir.join("leader-epoch-checkpoint").exists());
     assert!(dir
         .join(format!("{:020}.snapshot", log.log_end_offset()))
         .exists());

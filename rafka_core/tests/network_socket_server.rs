@@ -214,6 +214,9 @@ mod network {
             (16, 0, 5),
             (42, 0, 2),
             (47, 0, 0),
+            // Inter-broker APIs served by the controller.
+            (7, 0, 3),
+            (56, 0, 3),
         ] {
             assert!(listed(&resp).contains(&entry), "{entry:?} not advertised");
         }

@@ -11,6 +11,10 @@
 //!   (`Mismatches in :<path>` / `  Index offset: O, log offset: L`, …).
 //!   `--verify-index-only` checks without printing entries.
 //! * `.txnindex` and producer `.snapshot` files are printed too.
+//! * `--offsets-decoder` (implies `--print-data`): `__consumer_offsets` records are printed
+//!   with Kafka's key and value schemas as JSON (`key: {"type":"1","data":{…}} payload:
+//!   {"version":"3","data":{…}}`, `<DELETE>` for tombstones), like Kafka's
+//!   `DumpLogSegments --offsets-decoder`.
 //!
 //! Index files are read directly (8-byte / 12-byte big-endian entries); the trailing zero
 //! entries of a preallocated index are ignored, as Kafka does. Exit code 0, or 1 if a file
@@ -24,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
+use rafka_core::coordinator::group::offsets_decoder;
 use rafka_core::record::batch::{RecordBatch, LOG_OVERHEAD, MAGIC_V2};
 use rafka_core::record::control::{ControlRecordKey, EndTransactionMarker};
 use rafka_core::record::{decode_records, Record, TimestampType};
@@ -66,6 +71,11 @@ pub struct DumpLogArgs {
     /// Do not print the metadata of each record (offset, timestamp, sizes…).
     #[arg(long = "skip-record-metadata")]
     pub skip_record_metadata: bool,
+
+    /// Decode __consumer_offsets records (offset commits and group metadata) with Kafka's
+    /// schemas; implies --print-data.
+    #[arg(long = "offsets-decoder")]
+    pub offsets_decoder: bool,
 }
 
 impl Default for DumpLogArgs {
@@ -80,6 +90,7 @@ impl Default for DumpLogArgs {
             index_sanity_check: false,
             max_bytes: i32::MAX as u64,
             skip_record_metadata: false,
+            offsets_decoder: false,
         }
     }
 }
@@ -370,7 +381,7 @@ fn dump_log(
         )?,
     }
     let data = read_file(path, args.max_bytes)?;
-    let deep = args.deep_iteration || args.print_data;
+    let deep = args.deep_iteration || args.print_data || args.offsets_decoder;
     let mut last_offset: Option<i64> = None;
     let mut non_consecutive = Vec::new();
     let (valid_bytes, end) = scan_batches(&data, 0, |position, batch| {
@@ -475,7 +486,19 @@ fn record_line(batch: &RecordBatch<'_>, record: &Record, args: &DumpLogArgs) -> 
             line.push_str(&control_description(record));
         }
     }
-    if args.print_data && !batch.is_control() {
+    if args.offsets_decoder && !batch.is_control() {
+        let (key, payload) = offsets_decoder::parse_record(
+            record.offset,
+            record.key.as_deref(),
+            record.value.as_deref(),
+        );
+        if let Some(key) = key {
+            line.push_str(&format!("{prefix}key: {key}"));
+        }
+        if let Some(payload) = payload {
+            line.push_str(&format!(" payload: {payload}"));
+        }
+    } else if args.print_data && !batch.is_control() {
         if let Some(key) = &record.key {
             line.push_str(&format!("{prefix}key: {}", String::from_utf8_lossy(key)));
         }
@@ -856,6 +879,60 @@ mod tests {
             String::from_utf8(out).unwrap(),
             String::from_utf8(err).unwrap(),
         )
+    }
+
+    #[test]
+    fn offsets_decoder_prints_kafka_json() {
+        use rafka_core::coordinator::group::offsets_schema::*;
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("00000000000000000000.log");
+        let key = encode_offset_commit_key(&OffsetCommitKey {
+            group: "g".into(),
+            topic: "t".into(),
+            partition: 0,
+        });
+        let value = encode_offset_commit_value(
+            &OffsetCommitValue {
+                offset: 42,
+                leader_epoch: -1,
+                metadata: "".into(),
+                commit_timestamp: 5,
+                expire_timestamp: -1,
+            },
+            3,
+        );
+        let records = vec![
+            SimpleRecord::new(5, Some(&key), Some(&value)),
+            SimpleRecord::new(6, Some(&key), None),
+        ];
+        let bytes = build_batch_with(
+            CompressionType::None,
+            0,
+            ProducerInfo::NONE,
+            &records,
+            &BatchOptions::default(),
+        )
+        .unwrap();
+        std::fs::write(&log, &bytes).unwrap();
+        let (ok, out, err) = run(DumpLogArgs {
+            files: vec![log],
+            offsets_decoder: true,
+            ..DumpLogArgs::default()
+        });
+        assert!(ok, "{err}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines[3],
+            format!(
+                "| offset: 0 CreateTime: 5 keySize: {} valueSize: {} sequence: -1 headerKeys: [] \
+                 key: {{\"type\":\"1\",\"data\":{{\"group\":\"g\",\"topic\":\"t\",\"partition\":0}}}} \
+                 payload: {{\"version\":\"3\",\"data\":{{\"offset\":42,\"leaderEpoch\":-1,\
+                 \"metadata\":\"\",\"commitTimestamp\":5}}}}",
+                key.len(),
+                value.len()
+            )
+        );
+        assert!(lines[4].ends_with(" payload: <DELETE>"), "{}", lines[4]);
     }
 
     #[test]

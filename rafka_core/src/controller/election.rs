@@ -2,7 +2,8 @@
 //! partition's state znode: the offline-partition election (Kafka's `Election.leaderForOffline`
 //! and `PartitionLeaderElectionAlgorithms.offlinePartitionLeaderElection`) and the removal of
 //! an offline replica from the ISR (the `OfflineReplica` transition of Kafka's
-//! `ReplicaStateMachine`). No I/O: the state machines read and write the znodes. Spec:
+//! `ReplicaStateMachine`), and the controlled-shutdown election (Kafka's
+//! `Election.leaderForControlledShutdown`). No I/O: the state machines read and write the znodes. Spec:
 //! startup-and-controller.md §4 ("Leader election", "OfflineReplica").
 
 use crate::zk::zk_data::PartitionStateZNode;
@@ -74,6 +75,51 @@ pub fn leader_for_offline(
         isr,
         controller_epoch,
         leader_recovery_state,
+    })
+}
+
+/// Kafka's `controlledShutdownPartitionLeaderElection`: the first replica, in assignment
+/// order, that is live (shutting-down brokers count as live here), in the ISR and not
+/// shutting down.
+pub fn controlled_shutdown_leader(
+    assignment: &[i32],
+    isr: &[i32],
+    is_live_or_shutting_down: impl Fn(i32) -> bool,
+    is_shutting_down: impl Fn(i32) -> bool,
+) -> Option<i32> {
+    assignment
+        .iter()
+        .copied()
+        .find(|r| is_live_or_shutting_down(*r) && isr.contains(r) && !is_shutting_down(*r))
+}
+
+/// Kafka's `Election.leaderForControlledShutdown`: the partition's next state when its
+/// leader shuts down, or `None` when no other ISR member can lead (the broker keeps leading
+/// it). The shutting-down brokers leave the ISR; the leader epoch goes up by one.
+pub fn leader_for_controlled_shutdown(
+    current: &PartitionStateZNode,
+    assignment: &[i32],
+    is_live_or_shutting_down: impl Fn(i32) -> bool,
+    is_shutting_down: impl Fn(i32) -> bool,
+    controller_epoch: i32,
+) -> Option<PartitionStateZNode> {
+    let leader = controlled_shutdown_leader(
+        assignment,
+        &current.isr,
+        is_live_or_shutting_down,
+        &is_shutting_down,
+    )?;
+    Some(PartitionStateZNode {
+        leader,
+        leader_epoch: current.leader_epoch + 1,
+        isr: current
+            .isr
+            .iter()
+            .copied()
+            .filter(|r| !is_shutting_down(*r))
+            .collect(),
+        controller_epoch,
+        leader_recovery_state: current.leader_recovery_state,
     })
 }
 
@@ -211,6 +257,28 @@ mod tests {
         // The last ISR member coming back leads again (cleanly).
         let next = leader_for_offline(&current, &[1, 2], live(&[1]), false, true, 2).unwrap();
         assert_eq!((next.leader, next.leader_epoch, next.isr), (1, 4, vec![1]));
+    }
+
+    #[test]
+    fn controlled_shutdown_moves_leadership_to_another_isr_member() {
+        let current = state(1, 3, &[1, 2, 3]);
+        let down = |r: i32| r == 1;
+        let next = leader_for_controlled_shutdown(&current, &[1, 3, 2], live(&[1, 2, 3]), down, 9)
+            .expect("a new leader");
+        // Assignment order among the live ISR members that are not shutting down.
+        assert_eq!((next.leader, next.leader_epoch), (3, 4));
+        assert_eq!(next.isr, vec![2, 3]);
+        assert_eq!(next.controller_epoch, 9);
+        // Only the shutting-down broker is in the ISR: it keeps leading.
+        assert_eq!(
+            leader_for_controlled_shutdown(&state(1, 3, &[1]), &[1, 2], live(&[1, 2]), down, 9),
+            None
+        );
+        // A dead ISR member is not elected.
+        assert_eq!(
+            controlled_shutdown_leader(&[1, 2, 3], &[1, 2, 3], live(&[1, 3]), down),
+            Some(3)
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use kafka_protocol::messages::{AlterPartitionRequest, AlterPartitionResponse};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 use uuid::Uuid;
@@ -67,21 +68,38 @@ pub enum ControllerEvent {
     Expire,
     /// Broker shutdown: resign (deleting `/controller`, epoch-fenced) and stop.
     Shutdown(oneshot::Sender<()>),
+    /// AlterPartition from a partition leader ([`super::alter_partition`]); answered on
+    /// `reply` (NOT_CONTROLLER unless active).
+    AlterPartition {
+        request: AlterPartitionRequest,
+        version: i16,
+        reply: oneshot::Sender<AlterPartitionResponse>,
+    },
+    /// ControlledShutdown from a broker ([`super::controlled_shutdown`]): the partitions it
+    /// still leads, or an error code.
+    ControlledShutdown {
+        broker_id: i32,
+        broker_epoch: i64,
+        reply: oneshot::Sender<Result<Vec<(String, i32)>, i16>>,
+    },
 }
 
 /// State held only while this broker is the active controller.
-struct ActiveController {
-    epoch: i32,
-    epoch_zk_version: i32,
-    live_brokers: BTreeMap<i32, LiveBroker>,
+pub(super) struct ActiveController {
+    pub(super) epoch: i32,
+    pub(super) epoch_zk_version: i32,
+    pub(super) live_brokers: BTreeMap<i32, LiveBroker>,
+    /// Live brokers in a controlled shutdown (Kafka's `shuttingDownBrokerIds`): they cannot
+    /// lead or join an ISR; forgotten when they die or re-register.
+    pub(super) shutting_down: BTreeSet<i32>,
     /// Connections to the live brokers; started during failover, dropped (every sender
     /// stopped) on resignation.
-    channel: Option<ControllerChannelManager>,
+    pub(super) channel: Option<ControllerChannelManager>,
     /// Topics known to the controller (Kafka's `ControllerContext` partition assignments
     /// and leadership).
-    topics: BTreeMap<String, ControllerTopic>,
+    pub(super) topics: BTreeMap<String, ControllerTopic>,
     /// Topics queued for deletion and their replicas' deletion states.
-    deletion: TopicDeletionManager,
+    pub(super) deletion: TopicDeletionManager,
     /// `delete.topic.enable` when this controller took over.
     delete_topic_enable: bool,
 }
@@ -89,14 +107,14 @@ struct ActiveController {
 /// The controller task. See the module doc.
 pub struct KafkaController {
     broker_id: i32,
-    zk: KafkaZkClient,
+    pub(super) zk: KafkaZkClient,
     majordomo: MajordomoHandle,
     events: mpsc::UnboundedReceiver<ControllerEvent>,
     /// Events the controller posts to itself (answers to its own requests).
     internal_tx: mpsc::UnboundedSender<ControllerEvent>,
     internal_rx: mpsc::UnboundedReceiver<ControllerEvent>,
     active_controller_id: Option<i32>,
-    active: Option<ActiveController>,
+    pub(super) active: Option<ActiveController>,
 }
 
 impl KafkaController {
@@ -171,6 +189,22 @@ impl KafkaController {
                     let _ = done.send(());
                     return;
                 }
+                ControllerEvent::AlterPartition {
+                    request,
+                    version,
+                    reply,
+                } => {
+                    let response = self.on_alter_partition(&request, version).await;
+                    let _ = reply.send(response);
+                }
+                ControllerEvent::ControlledShutdown {
+                    broker_id,
+                    broker_epoch,
+                    reply,
+                } => {
+                    let result = self.on_controlled_shutdown(broker_id, broker_epoch).await;
+                    let _ = reply.send(result);
+                }
             }
         }
     }
@@ -223,6 +257,7 @@ impl KafkaController {
                     epoch: epoch.epoch,
                     epoch_zk_version: epoch.epoch_zk_version,
                     live_brokers: BTreeMap::new(),
+                    shutting_down: BTreeSet::new(),
                     channel: None,
                     topics: BTreeMap::new(),
                     deletion: TopicDeletionManager::default(),
@@ -248,7 +283,7 @@ impl KafkaController {
     }
 
     /// Resigns if `/controller` no longer names us; re-arms the watch.
-    async fn maybe_resign(&mut self) {
+    pub(super) async fn maybe_resign(&mut self) {
         let was_active = self.is_active();
         match self.zk.get_controller_id(true).await {
             Ok(current) => {
@@ -387,6 +422,9 @@ impl KafkaController {
                 "broker change"
             );
         }
+        active
+            .shutting_down
+            .retain(|id| fresh.contains_key(id) && !bounced.contains(id));
         active.live_brokers = fresh.clone();
         if let Some(channel) = &mut active.channel {
             channel.sync(&fresh);
@@ -620,7 +658,7 @@ impl KafkaController {
     }
 
     /// Logs a failed event and resigns if the failure says the controller moved.
-    async fn after(&mut self, result: Result<(), KafkaZkError>, what: &str) {
+    pub(super) async fn after(&mut self, result: Result<(), KafkaZkError>, what: &str) {
         if let Err(e) = result {
             warn!(error = %e, "could not {what}");
             if matches!(e, KafkaZkError::ControllerMoved(_)) {

@@ -23,7 +23,7 @@ use super::request_batch::{PartitionKey, RequestBatch};
 use crate::zk::kafka_zk_client::KafkaZkError;
 
 /// The partitions, outside topics being deleted, with a replica on `broker`.
-fn partitions_on(
+pub fn partitions_on(
     topics: &BTreeMap<String, ControllerTopic>,
     deleting: &BTreeSet<String>,
     broker: i32,
@@ -63,13 +63,30 @@ pub async fn offline_replicas(
     topics: &mut BTreeMap<String, ControllerTopic>,
     batch: &mut RequestBatch,
 ) -> Result<Vec<PartitionKey>, KafkaZkError> {
-    let all_live: Vec<i32> = ctx.live.keys().copied().collect();
     let mut changed = Vec::new();
     for &broker in brokers {
-        let (with_state, without_state): (Vec<PartitionKey>, Vec<PartitionKey>) =
-            partitions_on(topics, ctx.deleting, broker)
-                .into_iter()
-                .partition(|(t, p)| topics.get(t).is_some_and(|t| t.states.contains_key(p)));
+        let partitions = partitions_on(topics, ctx.deleting, broker);
+        changed.extend(offline_replica_partitions(ctx, broker, partitions, topics, batch).await?);
+    }
+    Ok(changed)
+}
+
+/// OfflineReplica for `broker`'s replicas of `partitions` only (a controlled shutdown takes
+/// the partitions it follows out of their ISRs). Returns the partitions whose state was
+/// rewritten.
+pub async fn offline_replica_partitions(
+    ctx: &StateChangeContext<'_>,
+    broker: i32,
+    partitions: Vec<PartitionKey>,
+    topics: &mut BTreeMap<String, ControllerTopic>,
+    batch: &mut RequestBatch,
+) -> Result<Vec<PartitionKey>, KafkaZkError> {
+    let all_live: Vec<i32> = ctx.live.keys().copied().collect();
+    let mut changed = Vec::new();
+    {
+        let (with_state, without_state): (Vec<PartitionKey>, Vec<PartitionKey>) = partitions
+            .into_iter()
+            .partition(|(t, p)| topics.get(t).is_some_and(|t| t.states.contains_key(p)));
         // No leadership yet: only the metadata (offline replica) changes.
         batch.add_update_metadata(all_live.iter().copied(), without_state);
         let mut remaining = with_state;

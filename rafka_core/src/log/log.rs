@@ -32,6 +32,7 @@ use super::file_records::{
     check_client_records, records_section, wall_clock_ms, ClientRecordChecks, ClientRecordError,
     FileRange, TimestampAndOffset,
 };
+use super::leader_epoch_cache::LeaderEpochCache;
 use super::log_segment::{
     log_file, offset_from_file_name, offset_index_file, time_index_file, txn_index_file,
     FetchDataInfo, LogSegment, RollParams, CLEANED_FILE_SUFFIX, DELETED_FILE_SUFFIX,
@@ -145,6 +146,8 @@ pub struct Log {
     closed: bool,
     /// Idempotent producers of this partition and their snapshot files.
     producer_state: ProducerStateManager,
+    /// First offset of each leader epoch (`leader-epoch-checkpoint`).
+    leader_epochs: LeaderEpochCache,
 }
 
 impl Log {
@@ -161,6 +164,7 @@ impl Log {
     ) -> Result<Log, LogError> {
         fs::create_dir_all(dir).ctx(dir)?;
         let producer_state = ProducerStateManager::new(topic_partition.clone(), dir);
+        let leader_epochs = LeaderEpochCache::load(dir)?;
         let mut log = Log {
             dir: dir.to_path_buf(),
             topic_partition,
@@ -175,6 +179,7 @@ impl Log {
             dir_dirty: false,
             closed: false,
             producer_state,
+            leader_epochs,
         };
         let swap_files = log.remove_temp_files_and_collect_swap_files()?;
         log.load_segment_files(&opts)?;
@@ -198,6 +203,10 @@ impl Log {
         log.log_start_offset = log.log_start_offset.max(first_base);
         log.high_watermark = log.log_start_offset;
         log.recovery_point = log.recovery_point.max(log.log_start_offset);
+        // Recovery may have cut the log: epochs starting past its end are gone too.
+        let (start, end) = (log.log_start_offset, log.log_end_offset);
+        log.leader_epochs.truncate_from_end(end)?;
+        log.leader_epochs.truncate_from_start(start)?;
         if !is_delete_dir {
             // Kafka's LogLoader: snapshots without a segment go, then the producer table is
             // rebuilt from the latest snapshot at or below the log end plus the batches after.
@@ -685,6 +694,17 @@ impl Log {
     }
 
     /// The partition's idempotent-producer table and snapshots.
+    /// The leader epoch history (`leader-epoch-checkpoint`).
+    pub fn leader_epochs(&self) -> &LeaderEpochCache {
+        &self.leader_epochs
+    }
+
+    /// Kafka's `endOffsetForEpoch`: where `epoch` ended in this log (OffsetsForLeaderEpoch).
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+        self.leader_epochs
+            .end_offset_for(epoch, self.log_end_offset)
+    }
+
     pub fn producer_state(&self) -> &ProducerStateManager {
         &self.producer_state
     }
@@ -896,6 +916,7 @@ impl Log {
             self.producer_state.update(batch);
         }
         self.producer_state.update_map_end_offset(last_offset + 1);
+        self.leader_epochs.assign(leader_epoch, first_offset)?;
         Ok(LogAppendInfo {
             first_offset,
             last_offset,
@@ -935,6 +956,7 @@ impl Log {
         let mut compression = CompressionType::None;
         let mut monotonic = true;
         let mut producer_events = Vec::new();
+        let mut epoch_starts: Vec<(i32, i64)> = Vec::new();
         for (i, &(start, end)) in spans.iter().enumerate() {
             let batch = parse_batch(&records[start..end])?;
             batch.validate_crc().map_err(|e| {
@@ -951,6 +973,9 @@ impl Log {
             }
             last_offset = batch.last_offset();
             last_epoch = batch.partition_leader_epoch();
+            if epoch_starts.last().is_none_or(|(e, _)| *e != last_epoch) {
+                epoch_starts.push((last_epoch, batch.base_offset()));
+            }
             records_count += batch.records_count().max(0) as i64;
             if batch.max_timestamp() > max_timestamp {
                 max_timestamp = batch.max_timestamp();
@@ -997,6 +1022,9 @@ impl Log {
             apply_producer_event(&mut self.producer_state, event);
         }
         self.producer_state.update_map_end_offset(last_offset + 1);
+        for (epoch, start) in epoch_starts {
+            self.leader_epochs.assign(epoch, start)?;
+        }
         Ok(LogAppendInfo {
             first_offset,
             last_offset,
@@ -1318,6 +1346,9 @@ impl Log {
             self.recovery_point = offset;
         }
         self.producer_state.on_log_start_offset_incremented(offset);
+        if let Err(e) = self.leader_epochs.truncate_from_start(offset) {
+            tracing::warn!(tp = %self.topic_partition, error = %e, "could not write the leader epoch checkpoint");
+        }
     }
 
     // ---------------------------------------------------------------- truncation
@@ -1348,6 +1379,7 @@ impl Log {
             self.delete_producer_snapshots_async(&deletable)?;
             self.active_mut()?.truncate_to(target, wall_clock_ms())?;
             self.complete_truncation(target.min(self.log_start_offset), target);
+            self.leader_epochs.truncate_from_end(target)?;
             self.rebuild_producer_state(target, false, wall_clock_ms())?;
         }
         Ok(true)
@@ -1368,6 +1400,7 @@ impl Log {
         self.producer_state
             .truncate_fully_and_start_at(new_offset)?;
         self.complete_truncation(new_offset, new_offset);
+        self.leader_epochs.clear()?;
         self.rebuild_producer_state(new_offset, false, wall_clock_ms())?;
         Ok(())
     }
@@ -1645,6 +1678,7 @@ impl Log {
         fs::rename(&self.dir, new_dir).ctx(&self.dir)?;
         self.dir = new_dir.to_path_buf();
         self.producer_state.update_parent_dir(new_dir);
+        self.leader_epochs.set_dir(new_dir);
         for segment in self.segments.values_mut() {
             segment.update_parent_dir(new_dir);
         }

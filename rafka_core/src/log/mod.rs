@@ -8,6 +8,7 @@ pub mod log_manager;
 pub mod abstract_index;
 pub mod error;
 pub mod file_records;
+pub mod leader_epoch_cache;
 #[allow(clippy::module_inception)]
 pub mod log;
 pub mod log_segment;

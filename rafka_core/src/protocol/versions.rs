@@ -39,6 +39,7 @@ pub const SUPPORTED_VERSIONS: &[ApiVersionRange] = &[
     ApiVersionRange::new(ApiKey::LeaderAndIsr, 0, 7),
     ApiVersionRange::new(ApiKey::StopReplica, 0, 4),
     ApiVersionRange::new(ApiKey::UpdateMetadata, 0, 8),
+    ApiVersionRange::new(ApiKey::ControlledShutdown, 0, 3),
     ApiVersionRange::new(ApiKey::OffsetCommit, 0, 9),
     ApiVersionRange::new(ApiKey::OffsetFetch, 0, 9),
     ApiVersionRange::new(ApiKey::FindCoordinator, 0, 6),
@@ -53,6 +54,7 @@ pub const SUPPORTED_VERSIONS: &[ApiVersionRange] = &[
     ApiVersionRange::new(ApiKey::DeleteTopics, 0, 6),
     ApiVersionRange::new(ApiKey::DeleteRecords, 0, 2),
     ApiVersionRange::new(ApiKey::InitProducerId, 0, 5),
+    ApiVersionRange::new(ApiKey::OffsetForLeaderEpoch, 0, 4),
     ApiVersionRange::new(ApiKey::DescribeConfigs, 0, 4),
     ApiVersionRange::new(ApiKey::AlterConfigs, 0, 2),
     ApiVersionRange::new(ApiKey::DescribeLogDirs, 0, 4),
@@ -60,6 +62,7 @@ pub const SUPPORTED_VERSIONS: &[ApiVersionRange] = &[
     ApiVersionRange::new(ApiKey::DeleteGroups, 0, 2),
     ApiVersionRange::new(ApiKey::IncrementalAlterConfigs, 0, 1),
     ApiVersionRange::new(ApiKey::OffsetDelete, 0, 0),
+    ApiVersionRange::new(ApiKey::AlterPartition, 0, 3),
     ApiVersionRange::new(ApiKey::DescribeCluster, 0, 1),
 ];
 

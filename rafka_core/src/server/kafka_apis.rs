@@ -10,7 +10,10 @@
 
 use std::sync::Arc;
 
+use tokio::sync::mpsc;
+
 use crate::config::KafkaConfig;
+use crate::controller::ControllerEvent;
 use crate::coordinator::group::GroupCoordinatorHandle;
 use crate::network::{Request, RequestHandler, Response, ResponseFuture};
 use crate::protocol::ApiKey;
@@ -39,6 +42,7 @@ pub struct KafkaApis {
     fetch_sessions: Arc<FetchSessionCache>,
     producer_id_manager: Option<Arc<ProducerIdManager>>,
     group_coordinator: Option<GroupCoordinatorHandle>,
+    controller: Option<mpsc::UnboundedSender<ControllerEvent>>,
 }
 
 impl KafkaApis {
@@ -63,6 +67,7 @@ impl KafkaApis {
             fetch_sessions: Arc::new(FetchSessionCache::new(slots)),
             producer_id_manager: None,
             group_coordinator: None,
+            controller: None,
         }
     }
 
@@ -70,6 +75,13 @@ impl KafkaApis {
     /// the group APIs answer COORDINATOR_NOT_AVAILABLE.
     pub fn with_group_coordinator(mut self, coordinator: GroupCoordinatorHandle) -> Self {
         self.group_coordinator = Some(coordinator);
+        self
+    }
+
+    /// Adds the controller task's event queue (AlterPartition, ControlledShutdown). Without
+    /// one, those answer NOT_CONTROLLER / STALE_CONTROLLER_EPOCH.
+    pub fn with_controller(mut self, controller: mpsc::UnboundedSender<ControllerEvent>) -> Self {
+        self.controller = Some(controller);
         self
     }
 
@@ -112,6 +124,7 @@ impl KafkaApis {
             fetch_sessions,
             producer_id_manager,
             group_coordinator,
+            controller,
             ..
         } = this;
         let coordinator = group_coordinator.as_ref();
@@ -131,6 +144,11 @@ impl KafkaApis {
             ApiKey::ListOffsets => {
                 apis::list_offsets::handle(&metadata_cache, replica_manager.as_deref(), parsed)
             }
+            ApiKey::OffsetForLeaderEpoch => apis::offset_for_leader_epoch::handle(
+                &metadata_cache,
+                replica_manager.as_deref(),
+                parsed,
+            ),
             ApiKey::DeleteRecords => {
                 apis::delete_records::handle(&metadata_cache, replica_manager.as_deref(), parsed)
             }
@@ -215,6 +233,12 @@ impl KafkaApis {
             ApiKey::DeleteGroups => apis::delete_groups::handle(coordinator, parsed).await,
             ApiKey::OffsetDelete => {
                 apis::offset_delete::handle(&metadata_cache, coordinator, parsed).await
+            }
+            ApiKey::AlterPartition => {
+                apis::alter_partition::handle(controller.as_ref(), parsed).await
+            }
+            ApiKey::ControlledShutdown => {
+                apis::controlled_shutdown::handle(controller.as_ref(), parsed).await
             }
             ApiKey::UpdateMetadata => {
                 apis::update_metadata::handle(&context, &metadata_cache, parsed)

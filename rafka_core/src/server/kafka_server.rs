@@ -26,6 +26,7 @@ use crate::majordomo::{
 use crate::network::{SocketServer, SocketServerConfig, SocketServerError};
 use crate::server::admin_manager::AdminManager;
 use crate::server::alter_partition_manager::{self, IsrMaintenanceConfig};
+use crate::server::controlled_shutdown::{self, ControlledShutdownConfig};
 use crate::server::kafka_apis::{ApisContext, KafkaApis};
 use crate::server::metadata_cache::MetadataCache;
 use crate::server::producer_id_manager::ProducerIdManager;
@@ -89,6 +90,7 @@ pub struct KafkaServer {
     group_coordinator: GroupCoordinatorHandle,
     socket_server: SocketServer,
     controller_tx: mpsc::UnboundedSender<ControllerEvent>,
+    controlled_shutdown: ControlledShutdownConfig,
     config_manager_tx: mpsc::UnboundedSender<ConfigManagerEvent>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -323,8 +325,11 @@ impl KafkaServer {
                 ),
             },
         )));
+        let controlled_shutdown =
+            ControlledShutdownConfig::from_config(&config, Arc::clone(&metadata_cache), zk.clone());
         let apis =
             KafkaApis::with_metadata_cache(ApisContext { broker_id, config }, metadata_cache)
+                .with_controller(controller_tx.clone())
                 .with_replica_manager(Arc::clone(&replica_manager))
                 .with_admin_manager(admin_manager)
                 .with_producer_id_manager(Arc::new(ProducerIdManager::new(broker_id, zk.clone())))
@@ -345,6 +350,7 @@ impl KafkaServer {
             group_coordinator,
             socket_server,
             controller_tx,
+            controlled_shutdown,
             config_manager_tx,
             tasks,
         })
@@ -460,13 +466,25 @@ impl KafkaServer {
         &self.log_manager
     }
 
-    /// Shuts down in Kafka's order: stop config processing and request processing, stop the
+    /// Shuts down in Kafka's order: a controlled shutdown first (with
+    /// `controlled.shutdown.enable`: the controller moves this broker's leadership away while
+    /// it still serves requests), then stop config processing and request processing, stop the
     /// group coordinator (parked group requests answered NOT_COORDINATOR), shut the
     /// log manager down (flush, checkpoints, clean-shutdown marker, unlock), resign the
     /// controllership, close the ZooKeeper session (our ephemerals vanish at once). Bounded in
     /// time except for flushing the logs.
     pub async fn shutdown(self) {
         info!(broker_id = self.broker_id, "shutting down");
+        // 1. controlled shutdown: leadership moves away while requests are still served.
+        if self.controlled_shutdown.enable {
+            let _ = self
+                .majordomo
+                .send(MajordomoMessage::SetState(
+                    BrokerState::PendingControlledShutdown,
+                ))
+                .await;
+            controlled_shutdown::run(self.broker_id, &self.controlled_shutdown).await;
+        }
         let _ = self
             .majordomo
             .send(MajordomoMessage::SetState(BrokerState::ShuttingDown))

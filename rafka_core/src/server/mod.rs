@@ -7,6 +7,7 @@ pub mod apis;
 pub mod broker_state;
 pub mod config_admin;
 pub mod config_describer;
+pub mod controlled_shutdown;
 pub mod dynamic_config_manager;
 pub mod fetch_session;
 pub mod kafka_apis;

@@ -377,7 +377,9 @@ impl Partition {
         self.leader_state()?;
         if let FetchIsolation::Follower(replica) = who {
             let leo = self.log_end_offset();
-            {
+            // A fetch beyond the log end (a diverged follower) is out of range: like Kafka,
+            // it does not count as the follower's position (no ISR join, no HW move).
+            if fetch_offset <= leo {
                 let mut state = self.lock_state();
                 let now = crate::log::log_manager::now_ms();
                 let f = state.followers.entry(replica).or_insert(FollowerState {

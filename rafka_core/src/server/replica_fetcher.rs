@@ -4,6 +4,10 @@
 //! partition's log end offset, waiting up to `replica.fetch.wait.max.ms`), append the
 //! batches verbatim, take the leader's high watermark and log start offset.
 //!
+//! A newly followed partition first finds where its log diverges from the leader's
+//! (OffsetForLeaderEpoch with its latest leader epoch, KIP-101/279) and truncates there;
+//! without epoch information it truncates to its high watermark.
+//!
 //! Errors: OFFSET_OUT_OF_RANGE truncates to the leader's log end if ours is longer, else
 //! restarts the log at the leader's log start (Kafka's `handleOutOfRangeError`); leadership
 //! errors park the partition for `replica.fetch.backoff.ms` until the controller's next
@@ -36,6 +40,7 @@ use super::partition::Partition;
 /// Fetch version the followers send: flexible, topics by name.
 const FETCH_VERSION: i16 = 12;
 const LIST_OFFSETS_VERSION: i16 = 5;
+const OFFSET_FOR_LEADER_EPOCH_VERSION: i16 = 4;
 
 /// The fetcher settings (Kafka's `replica.*`).
 #[derive(Clone, Debug)]
@@ -167,6 +172,8 @@ struct FollowedPartition {
     partition: Arc<Partition>,
     /// Parked after an error until then.
     delayed_until: Option<Instant>,
+    /// Newly followed: find the divergence point with the leader before fetching.
+    truncating: bool,
 }
 
 /// The fetcher task for one leader.
@@ -192,6 +199,32 @@ async fn run(
             }
         }
         let now = Instant::now();
+        let truncating: Vec<Arc<Partition>> = partitions
+            .values()
+            .filter(|p| p.truncating && p.delayed_until.is_none_or(|t| t <= now))
+            .map(|p| Arc::clone(&p.partition))
+            .collect();
+        if !truncating.is_empty() {
+            match truncate_to_leader(&mut client, &config, &truncating).await {
+                Ok(outcomes) => {
+                    let until = Instant::now() + config.backoff;
+                    for (tp, outcome) in outcomes {
+                        if let Some(p) = partitions.get_mut(&tp) {
+                            match outcome {
+                                Truncation::Done => p.truncating = false,
+                                Truncation::Again => {}
+                                Truncation::Failed => p.delayed_until = Some(until),
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    warn!(leader = leader.broker_id, error = %e, "OffsetForLeaderEpoch failed; backing off");
+                    tokio::time::sleep(config.backoff).await;
+                }
+            }
+            continue;
+        }
         let ready: Vec<Arc<Partition>> = partitions
             .values()
             .filter(|p| p.delayed_until.is_none_or(|t| t <= now))
@@ -244,6 +277,7 @@ fn apply(partitions: &mut BTreeMap<TopicPartition, FollowedPartition>, cmd: Comm
                     FollowedPartition {
                         partition: p,
                         delayed_until: None,
+                        truncating: true,
                     },
                 );
             }
@@ -351,6 +385,120 @@ async fn fetch_once(
         }
     }
     Ok(parked)
+}
+
+enum Truncation {
+    Done,
+    /// The leader's answer named an older epoch than ours: ask again with it.
+    Again,
+    Failed,
+}
+
+/// KIP-101/279: asks the leader where our latest leader epoch ended in its log and cuts
+/// ours there (never below what both logs agree on). Without epoch information (an empty
+/// cache, or a leader that does not know the epoch) it falls back to the high watermark, as
+/// Kafka does.
+async fn truncate_to_leader(
+    client: &mut BrokerClient,
+    config: &FetcherConfig,
+    partitions: &[Arc<Partition>],
+) -> Result<Vec<(TopicPartition, Truncation)>, crate::network::BrokerClientError> {
+    use kafka_protocol::messages::offset_for_leader_epoch_request::{
+        OffsetForLeaderPartition, OffsetForLeaderTopic,
+    };
+    use kafka_protocol::messages::OffsetForLeaderEpochRequest;
+
+    let mut outcomes = Vec::new();
+    let mut asked: HashMap<(String, i32), Arc<Partition>> = HashMap::new();
+    let mut topics: BTreeMap<String, Vec<OffsetForLeaderPartition>> = BTreeMap::new();
+    for p in partitions {
+        let tp = p.topic_partition().clone();
+        let latest = crate::log::log_manager::lock_log(p.log())
+            .leader_epochs()
+            .latest_epoch();
+        let Some(epoch) = latest else {
+            let hw = crate::log::log_manager::lock_log(p.log()).high_watermark();
+            let outcome = match p.truncate_to(hw) {
+                Ok(()) => Truncation::Done,
+                Err(_) => Truncation::Failed,
+            };
+            outcomes.push((tp, outcome));
+            continue;
+        };
+        topics.entry(tp.topic.clone()).or_default().push(
+            OffsetForLeaderPartition::default()
+                .with_partition(tp.partition)
+                .with_current_leader_epoch(p.role().leader_epoch)
+                .with_leader_epoch(epoch),
+        );
+        asked.insert((tp.topic.clone(), tp.partition), Arc::clone(p));
+    }
+    if topics.is_empty() {
+        return Ok(outcomes);
+    }
+    let request = OffsetForLeaderEpochRequest::default()
+        .with_replica_id(BrokerId(config.broker_id))
+        .with_topics(
+            topics
+                .into_iter()
+                .map(|(name, partitions)| {
+                    OffsetForLeaderTopic::default()
+                        .with_topic(TopicName(StrBytes::from_string(name)))
+                        .with_partitions(partitions)
+                })
+                .collect(),
+        );
+    let response = client
+        .send(OFFSET_FOR_LEADER_EPOCH_VERSION, &request, Duration::ZERO)
+        .await?;
+    for topic in response.topics {
+        for r in topic.partitions {
+            let Some(p) = asked.get(&(topic.topic.to_string(), r.partition)) else {
+                continue;
+            };
+            let tp = p.topic_partition().clone();
+            if r.error_code != 0 {
+                debug!(%tp, error = r.error_code, "OffsetForLeaderEpoch refused; retrying later");
+                outcomes.push((tp, Truncation::Failed));
+                continue;
+            }
+            let log_end = p.log_end_offset();
+            let (target, again) = if r.end_offset < 0 || r.leader_epoch < 0 {
+                (
+                    crate::log::log_manager::lock_log(p.log()).high_watermark(),
+                    false,
+                )
+            } else {
+                let (our_epoch, our_end) =
+                    crate::log::log_manager::lock_log(p.log()).end_offset_for_epoch(r.leader_epoch);
+                if our_epoch < 0 {
+                    (
+                        crate::log::log_manager::lock_log(p.log()).high_watermark(),
+                        false,
+                    )
+                } else {
+                    (r.end_offset.min(our_end), our_epoch != r.leader_epoch)
+                }
+            };
+            let target = target.min(log_end);
+            info!(%tp, leader_epoch = r.leader_epoch, leader_end_offset = r.end_offset, truncate_to = target, "follower truncation point");
+            let outcome = match p.truncate_to(target) {
+                Ok(()) if again => Truncation::Again,
+                Ok(()) => Truncation::Done,
+                Err(_) => Truncation::Failed,
+            };
+            outcomes.push((tp, outcome));
+        }
+    }
+    for (key, p) in asked {
+        if !outcomes
+            .iter()
+            .any(|(tp, _)| tp.topic == key.0 && tp.partition == key.1)
+        {
+            outcomes.push((p.topic_partition().clone(), Truncation::Failed));
+        }
+    }
+    Ok(outcomes)
 }
 
 /// Kafka's `handleOutOfRangeError`: a longer local log is cut to the leader's end; a local

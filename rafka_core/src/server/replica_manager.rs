@@ -24,7 +24,6 @@ use super::metadata_cache::MetadataSnapshot;
 pub use super::partition::PartitionRole;
 use super::partition::{Partition, PartitionError};
 use super::replica_fetcher::{FetcherConfig, LeaderEndpoint, ReplicaFetcherManager};
-use crate::log::log_manager::lock_log;
 
 /// The partition as hosted here, or the error a client request gets for it (Kafka's
 /// `getPartitionOrError`): NOT_LEADER_OR_FOLLOWER when the metadata knows the partition
@@ -336,11 +335,10 @@ impl ReplicaManager {
         let is_leader = role.is_leader;
         let leader = role.leader;
         let existing = self.get_partition(tp);
-        let (partition, was_leader) = match existing {
+        let partition = match existing {
             Some(partition) if Arc::ptr_eq(partition.log(), &log) => {
-                let was_leader = partition.role().is_leader;
                 partition.set_role(role);
-                (partition, Some(was_leader))
+                partition
             }
             _ => {
                 let partition = Arc::new(Partition::new(
@@ -352,21 +350,15 @@ impl ReplicaManager {
                 ));
                 self.write_partitions()
                     .insert(tp.clone(), Arc::clone(&partition));
-                (partition, None)
+                partition
             }
         };
         if let Some(fetchers) = &self.fetchers {
             if is_leader {
                 fetchers.remove_partitions(std::slice::from_ref(tp));
             } else {
-                // Kafka's makeFollower without leader-epoch information: whatever is above
-                // the high watermark may diverge from the new leader, so it goes.
-                if was_leader != Some(false) {
-                    let hw = lock_log(partition.log()).high_watermark();
-                    if let Err(e) = partition.truncate_to(hw) {
-                        warn!(%tp, error = %e.message, "could not truncate to the high watermark");
-                    }
-                }
+                // The fetcher first truncates where the log diverges from the new leader's
+                // (leader epochs), before fetching.
                 match leaders.get(&leader) {
                     Some(endpoint) => fetchers.add_partitions(endpoint, vec![partition]),
                     None => {

@@ -67,10 +67,7 @@ enum Command {
     DeleteOffsets {
         group_id: String,
         partitions: Vec<TopicPartition>,
-        respond: oneshot::Sender<(
-            Option<ResponseError>,
-            Vec<(TopicPartition, Option<ResponseError>)>,
-        )>,
+        respond: oneshot::Sender<DeleteOffsetsResults>,
     },
     /// A partition's records were read for a load.
     Loaded {
@@ -222,10 +219,7 @@ impl GroupCoordinatorHandle {
         &self,
         group_id: String,
         partitions: Vec<TopicPartition>,
-    ) -> (
-        Option<ResponseError>,
-        Vec<(TopicPartition, Option<ResponseError>)>,
-    ) {
+    ) -> DeleteOffsetsResults {
         self.ask(|respond| Command::DeleteOffsets {
             group_id,
             partitions,

@@ -344,10 +344,7 @@ impl GroupCoordinator {
         group_id: &str,
         partitions: &[TopicPartition],
         now: i64,
-    ) -> (
-        Option<ResponseError>,
-        Vec<(TopicPartition, Option<ResponseError>)>,
-    ) {
+    ) -> DeleteOffsetsResults {
         if let Some(e) = self.validate_group_status(group_id, GroupApi::OffsetDelete) {
             return (Some(e), Vec::new());
         }

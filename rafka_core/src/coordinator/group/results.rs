@@ -218,6 +218,12 @@ pub struct CommitOffsetsParams {
     pub offsets: Vec<(TopicPartition, OffsetAndMetadata)>,
 }
 
+/// OffsetDelete's answer: the group error, else per-partition results.
+pub type DeleteOffsetsResults = (
+    Option<ResponseError>,
+    Vec<(TopicPartition, Option<ResponseError>)>,
+);
+
 /// Per-partition commit results, in request order.
 pub type CommitResults = Vec<(TopicPartition, Option<ResponseError>)>;
 

@@ -25,6 +25,7 @@ use tracing::info;
 
 use super::group_common::{decode, encode, sb};
 use crate::cluster::{GROUP_METADATA_TOPIC_NAME, TRANSACTION_STATE_TOPIC_NAME};
+use crate::config::KafkaConfig;
 use crate::coordinator::group::config::{offsets_topic_configs, transaction_topic_settings};
 use crate::coordinator::group::{partition_for, GroupCoordinatorHandle, OffsetConfig};
 use crate::network::{ConnectionContext, Response};
@@ -107,12 +108,8 @@ pub async fn handle(
                     .with_host(sb(host))
                     .with_port(port)
                     .with_error_code(error.map_or(0, |e| e.code()));
-                // Kafka sets a message only on the whole-request error answer.
-                if !known_type {
-                    c.with_error_message(Some(sb(message(error))))
-                } else {
-                    c
-                }
+                // Kafka sets a message only on the whole-request error answer (null else).
+                c.with_error_message((!known_type).then(|| sb(message(error))))
             })
             .collect();
     } else {
@@ -198,22 +195,22 @@ async fn lookup(
     Ok((broker.id, ep.host.clone(), ep.port))
 }
 
-/// Kafka's `AutoTopicCreationManager` for an internal topic in ZK mode: the admin-path write
-/// with the topic's own partitions, replication factor and forced configs. Failures (too few
-/// brokers, already exists) are logged only: the lookup answers COORDINATOR_NOT_AVAILABLE
-/// either way and the client retries.
-async fn create_internal_topic(context: &ApisContext, admin: &AdminManager, topic: &str) {
+/// The CreateTopics entry Kafka's `AutoTopicCreationManager` uses for an internal topic:
+/// `__consumer_offsets` with `offsets.topic.num.partitions`, `offsets.topic.replication.factor`
+/// and its forced configs; `__transaction_state` likewise from `transaction.state.log.*`.
+/// (Metadata auto-creation of an internal topic should use this too.)
+pub fn internal_topic_creatable(config: &KafkaConfig, topic: &str) -> CreatableTopic {
     let (partitions, rf, configs) = if topic == GROUP_METADATA_TOPIC_NAME {
-        let offsets = OffsetConfig::from_config(&context.config);
+        let offsets = OffsetConfig::from_config(config);
         (
             offsets.topic_num_partitions,
             offsets.topic_replication_factor,
             offsets_topic_configs(&offsets),
         )
     } else {
-        transaction_topic_settings(&context.config)
+        transaction_topic_settings(config)
     };
-    let creatable = CreatableTopic::default()
+    CreatableTopic::default()
         .with_name(TopicName(sb(topic)))
         .with_num_partitions(partitions)
         .with_replication_factor(rf)
@@ -226,7 +223,15 @@ async fn create_internal_topic(context: &ApisContext, admin: &AdminManager, topi
                         .with_value(Some(sb(v)))
                 })
                 .collect(),
-        );
+        )
+}
+
+/// Creates an internal topic through the admin path (ZK mode). Failures (too few brokers,
+/// already exists) are logged only: the lookup answers COORDINATOR_NOT_AVAILABLE either way
+/// and the client retries.
+async fn create_internal_topic(context: &ApisContext, admin: &AdminManager, topic: &str) {
+    let creatable = internal_topic_creatable(&context.config, topic);
+    let (partitions, rf) = (creatable.num_partitions, creatable.replication_factor);
     match admin.create_topic(&creatable, false).await {
         Ok(created) => {
             info!(topic, partitions, replication_factor = rf, topic_id = ?created.topic_id, "internal topic created")

@@ -3,7 +3,9 @@
 //! returns a [`crate::network::Response`].
 
 pub mod alter_configs;
+pub mod alter_partition;
 pub mod api_versions;
+pub mod controlled_shutdown;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
@@ -28,6 +30,7 @@ pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
+pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod stop_replica;
 pub mod sync_group;

@@ -74,7 +74,7 @@ pub async fn handle(
             commit_to_zookeeper(coordinator, &group_id, valid).await
         } else {
             let now = now_ms();
-            let expire = (version >= 2 && version <= 4 && body.retention_time_ms != DEFAULT)
+            let expire = ((2..=4).contains(&version) && body.retention_time_ms != DEFAULT)
                 .then(|| now.saturating_add(body.retention_time_ms));
             let offsets: Vec<(TopicPartition, OffsetAndMetadata)> = valid
                 .into_iter()
