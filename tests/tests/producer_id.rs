@@ -275,11 +275,13 @@ async fn idempotent_retries_are_answered_with_the_original_offsets() {
             .with_num_partitions(1)
             .with_replication_factor(1)])
         .with_timeout_ms(10_000);
-    // NOT_CONTROLLER (41) until this broker has won the election.
+    // NOT_CONTROLLER (41) until this broker has won the election, then
+    // INVALID_REPLICATION_FACTOR (38) until its metadata cache lists itself alive.
     let deadline = std::time::Instant::now() + TIMEOUT;
     let r = loop {
         let r = c.send(4, &create).expect("CreateTopics");
-        if r.topics[0].error_code != 41 || std::time::Instant::now() > deadline {
+        let retriable = matches!(r.topics[0].error_code, 38 | 41);
+        if !retriable || std::time::Instant::now() > deadline {
             break r;
         }
         std::thread::sleep(Duration::from_millis(100));

@@ -219,6 +219,13 @@ async fn sigint_also_shuts_down_cleanly() {
         .start();
     let client = zk_client(&zk.connect_string()).await;
     wait_for_znode(&client, "/brokers/ids/5", START_TIMEOUT).await;
+    // Once the broker knows its controller (itself), the controlled shutdown that precedes
+    // the stop is a single local round trip; before that it would retry.
+    assert!(
+        rafka_tests::kcat_wait_for_brokers(&broker.bootstrap_servers(), 1, START_TIMEOUT),
+        "{}",
+        broker.logs()
+    );
     let started = Instant::now();
     broker.signal_int();
     let status = broker
