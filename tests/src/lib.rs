@@ -32,14 +32,15 @@ pub use clients::{
 pub use kcat::{
     kcat_brokers, kcat_metadata, kcat_partitions, kcat_wait_for_brokers, KcatPartition, KCAT,
 };
-pub use raw_client::RawClient;
+pub use raw_client::{creatable_topic, RawClient};
 pub use util::{
     free_port, poll_until, poll_until_async, port_is_open, tail, wait_for, wait_for_async,
     wait_until, wait_until_async,
 };
 pub use zookeeper::{
-    four_letter_word, get_znode, get_znode_json, wait_for_znode, wait_for_znode_gone, zk_client,
-    zk_client_with_session_timeout, znode_children, EmbeddedZookeeper,
+    create_topic_assignment, four_letter_word, get_znode, get_znode_json, wait_for_znode,
+    wait_for_znode_gone, zk_client, zk_client_with_session_timeout, znode_children,
+    EmbeddedZookeeper,
 };
 /// The ZooKeeper client crate, re-exported so tests use the same version.
 pub use zookeeper_client;

@@ -437,3 +437,26 @@ pub async fn wait_for_znode_gone(client: &Client, path: &str, timeout: Duration)
     .await
     .unwrap_or_else(|| panic!("znode {path} still exists after {timeout:?}"))
 }
+
+/// Writes `/brokers/topics/<topic>` (v3, no topic id) as an admin tool would; the controller
+/// does the rest. `assignment` maps partition ids to replica lists, e.g.
+/// `json!({"0": [1, 2]})`.
+pub async fn create_topic_assignment(client: &Client, topic: &str, assignment: serde_json::Value) {
+    let payload = serde_json::json!({
+        "version": 3,
+        "partitions": assignment,
+        "adding_replicas": {},
+        "removing_replicas": {},
+    })
+    .to_string();
+    let options =
+        zookeeper_client::CreateMode::Persistent.with_acls(zookeeper_client::Acls::anyone_all());
+    client
+        .create(
+            &format!("/brokers/topics/{topic}"),
+            payload.as_bytes(),
+            &options,
+        )
+        .await
+        .expect("create the topic assignment");
+}

@@ -8,15 +8,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use kafka_protocol::messages::alter_configs_request::{AlterConfigsResource, AlterableConfig};
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult,
 };
 use kafka_protocol::messages::incremental_alter_configs_request as incremental;
 use kafka_protocol::messages::{
-    AlterConfigsRequest, CreateTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest,
-    IncrementalAlterConfigsRequest, TopicName,
+    AlterConfigsRequest, DescribeClusterRequest, DescribeConfigsRequest,
+    IncrementalAlterConfigsRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 use rafka_core::config::LogConfig;
@@ -78,31 +77,12 @@ fn connect(b: &BrokerProcess) -> RawClient {
     RawClient::connect_with_retry(b.port(), TIMEOUT).expect("connect to the broker")
 }
 
-/// CreateTopics v5 of one topic with 1 partition and `configs`; waits for it.
+/// CreateTopics of one topic with 1 partition and `configs`; waits for it.
 fn create_topic(c: &mut RawClient, name: &str, configs: &[(&str, &str)]) {
-    let topic = CreatableTopic::default()
-        .with_name(TopicName(s(name)))
-        .with_num_partitions(1)
-        .with_replication_factor(1)
-        .with_configs(
-            configs
-                .iter()
-                .map(|(k, v)| {
-                    CreatableTopicConfig::default()
-                        .with_name(s(k))
-                        .with_value(Some(s(v)))
-                })
-                .collect(),
-        );
     let r = c
-        .send(
-            5,
-            &CreateTopicsRequest::default()
-                .with_topics(vec![topic])
-                .with_timeout_ms(20_000),
-        )
+        .create_topic(rafka_tests::creatable_topic(name, 1, 1, configs))
         .expect("CreateTopics");
-    assert_eq!(r.topics[0].error_code, NONE, "{:?}", r.topics[0]);
+    assert_eq!(r.error_code, NONE, "{r:?}");
 }
 
 fn describe(

@@ -17,7 +17,8 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use rafka_core::record::{build_batch, decode_records, ProducerInfo, RecordBatch, SimpleRecord};
-use rafka_tests::zookeeper_client::{Acls, Client, CreateMode};
+use rafka_tests::create_topic_assignment;
+use rafka_tests::zookeeper_client::Client;
 use rafka_tests::{
     get_znode, get_znode_json, poll_until, poll_until_async, wait_for_znode, zk_client,
     BrokerProcess, EmbeddedZookeeper, RawClient, BROKER_STOP_TIMEOUT,
@@ -52,26 +53,6 @@ fn start_broker(zk: &EmbeddedZookeeper, id: i32, extra: &[(&str, &str)]) -> Brok
         b = b.prop(k, v);
     }
     b.start()
-}
-
-/// Writes `/brokers/topics/<topic>` as an admin tool would; the controller does the rest.
-async fn create_assignment(client: &Client, topic: &str, assignment: Value) {
-    let payload = json!({
-        "version": 3,
-        "partitions": assignment,
-        "adding_replicas": {},
-        "removing_replicas": {},
-    })
-    .to_string();
-    let options = CreateMode::Persistent.with_acls(Acls::anyone_all());
-    client
-        .create(
-            &format!("/brokers/topics/{topic}"),
-            payload.as_bytes(),
-            &options,
-        )
-        .await
-        .expect("create the topic assignment");
 }
 
 /// The partition state znode: (leader, leader epoch, ISR, zk version).
@@ -255,7 +236,7 @@ async fn a_restarted_follower_rejoins_the_isr_through_alter_partition() {
     let mut b2 = start_broker(&zk, 2, &[]);
     let client = zk_client(&zk.connect_string()).await;
     wait_registered(&client, &[1, 2]).await;
-    create_assignment(&client, "isr", json!({"0": [1, 2]})).await;
+    create_topic_assignment(&client, "isr", json!({"0": [1, 2]})).await;
     let (leader, epoch0, isr, _) = wait_state(
         &client,
         "isr",
@@ -330,7 +311,7 @@ async fn min_insync_replicas_refuses_acks_all_until_the_isr_is_back() {
     let mut b3 = start_broker(&zk, 3, &extra);
     let client = zk_client(&zk.connect_string()).await;
     wait_registered(&client, &[1, 2, 3]).await;
-    create_assignment(&client, "mir", json!({"0": [1, 2, 3]})).await;
+    create_topic_assignment(&client, "mir", json!({"0": [1, 2, 3]})).await;
     wait_state(
         &client,
         "mir",
@@ -403,7 +384,7 @@ async fn controlled_shutdown_moves_leadership_before_the_leader_exits() {
     let b2 = start_broker(&zk, 2, &[]);
     let client = zk_client(&zk.connect_string()).await;
     wait_registered(&client, &[1, 2]).await;
-    create_assignment(&client, "cs", json!({"0": [1, 2]})).await;
+    create_topic_assignment(&client, "cs", json!({"0": [1, 2]})).await;
     let (_, epoch0, _, _) = wait_state(
         &client,
         "cs",
@@ -489,7 +470,7 @@ async fn alter_partition_refuses_stale_requests() {
     let mut b2 = start_broker(&zk, 2, &[]);
     let client = zk_client(&zk.connect_string()).await;
     wait_registered(&client, &[1, 2]).await;
-    create_assignment(&client, "ap", json!({"0": [1, 2]})).await;
+    create_topic_assignment(&client, "ap", json!({"0": [1, 2]})).await;
     wait_state(
         &client,
         "ap",

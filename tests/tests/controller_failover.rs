@@ -16,7 +16,8 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use rafka_core::record::{build_batch, decode_records, ProducerInfo, RecordBatch, SimpleRecord};
-use rafka_tests::zookeeper_client::{Acls, Client, CreateMode, Stat};
+use rafka_tests::create_topic_assignment;
+use rafka_tests::zookeeper_client::{Client, Stat};
 use rafka_tests::{
     get_znode, get_znode_json, kcat_partitions, kcat_wait_for_brokers, poll_until,
     poll_until_async, wait_for_znode, wait_for_znode_gone, zk_client, BrokerProcess,
@@ -43,26 +44,6 @@ fn start_broker(zk: &EmbeddedZookeeper, id: i32) -> BrokerProcess {
         .broker_id(id)
         .zookeeper(zk.connect_string())
         .start()
-}
-
-/// Writes `/brokers/topics/<topic>` as an admin tool would; the controller does the rest.
-async fn create_assignment(client: &Client, topic: &str, assignment: Value) {
-    let payload = json!({
-        "version": 3,
-        "partitions": assignment,
-        "adding_replicas": {},
-        "removing_replicas": {},
-    })
-    .to_string();
-    let options = CreateMode::Persistent.with_acls(Acls::anyone_all());
-    client
-        .create(
-            &format!("/brokers/topics/{topic}"),
-            payload.as_bytes(),
-            &options,
-        )
-        .await
-        .expect("create the topic assignment");
 }
 
 fn state_path(topic: &str, partition: i32) -> String {
@@ -277,7 +258,7 @@ async fn restart_single_broker(kill: bool) {
     let mut b = start_broker(&zk, 1);
     let client = zk_client(&zk.connect_string()).await;
     wait_for_znode(&client, "/brokers/ids/1", TIMEOUT).await;
-    create_assignment(&client, "t", json!({"0": [1], "1": [1]})).await;
+    create_topic_assignment(&client, "t", json!({"0": [1], "1": [1]})).await;
     wait_ready(&client, &b, "t", 2).await;
     for p in 0..2 {
         assert_eq!(produce(&b, "t", p, &format!("before{p}"), 3), 0);
@@ -377,7 +358,7 @@ async fn a_dead_leader_is_replaced_from_the_isr() {
     let (c, v) = (ctrl.broker_id(), victim.broker_id());
 
     // The victim (not the controller) leads partition 0 and follows partition 1.
-    create_assignment(&client, "rf2", json!({"0": [v, c], "1": [c, v]})).await;
+    create_topic_assignment(&client, "rf2", json!({"0": [v, c], "1": [c, v]})).await;
     wait_ready(&client, &ctrl, "rf2", 2).await;
     let (s0, stat0) = state(&client, "rf2", 0).await;
     let (s1, stat1) = state(&client, "rf2", 1).await;
@@ -491,8 +472,8 @@ async fn a_new_controller_keeps_the_survivors_leadership() {
 
     // One replica each: the survivor's partition must not change at all, the dead
     // controller's goes offline. Two replicas: the dead controller's partition moves.
-    create_assignment(&client, "solo", json!({"0": [o], "1": [sv]})).await;
-    create_assignment(&client, "pair", json!({"0": [o, sv], "1": [sv, o]})).await;
+    create_topic_assignment(&client, "solo", json!({"0": [o], "1": [sv]})).await;
+    create_topic_assignment(&client, "pair", json!({"0": [o, sv], "1": [sv, o]})).await;
     wait_ready(&client, &survivor, "solo", 2).await;
     wait_ready(&client, &survivor, "pair", 2).await;
     assert_eq!(produce(&survivor, "solo", 1, "solo1", 3), 0);

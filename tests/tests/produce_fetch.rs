@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::delete_records_request::{
     DeleteRecordsPartition, DeleteRecordsTopic,
 };
@@ -15,13 +14,14 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, Forgot
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    BrokerId, CreateTopicsRequest, DeleteRecordsRequest, DescribeLogDirsRequest, FetchRequest,
-    FetchResponse, ListOffsetsRequest, MetadataRequest, ProduceRequest, ProduceResponse, TopicName,
+    BrokerId, DeleteRecordsRequest, DescribeLogDirsRequest, FetchRequest, FetchResponse,
+    ListOffsetsRequest, MetadataRequest, ProduceRequest, ProduceResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use rafka_core::record::{build_batch, decode_records, ProducerInfo, RecordBatch, SimpleRecord};
 use rafka_tests::{
-    kcat_wait_for_brokers, wait_for_znode, zk_client, BrokerProcess, EmbeddedZookeeper, RawClient,
+    creatable_topic, kcat_wait_for_brokers, wait_for_znode, zk_client, BrokerProcess,
+    EmbeddedZookeeper, RawClient,
 };
 use uuid::Uuid;
 
@@ -70,30 +70,11 @@ fn connect(b: &BrokerProcess) -> RawClient {
 
 /// Creates `name` with `partitions` partitions and `configs`; returns its topic id.
 fn create_topic(c: &mut RawClient, name: &str, partitions: i32, configs: &[(&str, &str)]) -> Uuid {
-    let topic = CreatableTopic::default()
-        .with_name(TopicName(s(name)))
-        .with_num_partitions(partitions)
-        .with_replication_factor(1)
-        .with_configs(
-            configs
-                .iter()
-                .map(|(k, v)| {
-                    CreatableTopicConfig::default()
-                        .with_name(s(k))
-                        .with_value(Some(s(v)))
-                })
-                .collect(),
-        );
     let r = c
-        .send(
-            7,
-            &CreateTopicsRequest::default()
-                .with_topics(vec![topic])
-                .with_timeout_ms(20_000),
-        )
+        .create_topic(creatable_topic(name, partitions, 1, configs))
         .expect("CreateTopics");
-    assert_eq!(r.topics[0].error_code, NONE, "{:?}", r.topics[0]);
-    r.topics[0].topic_id
+    assert_eq!(r.error_code, NONE, "{r:?}");
+    r.topic_id
 }
 
 fn records(n: usize, tag: &str, ts: i64) -> Vec<SimpleRecord> {

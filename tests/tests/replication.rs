@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{CreateTopicsRequest, ProduceRequest, TopicName};
+use kafka_protocol::messages::{ProduceRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use rafka_core::record::{build_batch, ProducerInfo, SimpleRecord};
 use rafka_tests::{
@@ -71,15 +71,7 @@ async fn followers_copy_leaders_byte_for_byte_and_acks_all_waits_for_them() {
         .with_replication_factor(2);
     let created = brokers.iter().any(|b| {
         let mut c = RawClient::connect_with_retry(b.port(), TIMEOUT).unwrap();
-        let r = c
-            .send(
-                5,
-                &CreateTopicsRequest::default()
-                    .with_topics(vec![topic.clone()])
-                    .with_timeout_ms(20_000),
-            )
-            .unwrap();
-        r.topics[0].error_code == 0
+        c.create_topic(topic.clone()).unwrap().error_code == 0
     });
     assert!(created, "topic created on the controller");
 
@@ -182,15 +174,7 @@ async fn a_returning_leader_truncates_its_divergent_records_by_leader_epoch() {
             .with_value(Some(StrBytes::from_static_str("true")))]);
     let created = brokers.iter().any(|b| {
         let mut c = RawClient::connect_with_retry(b.port(), TIMEOUT).unwrap();
-        let r = c
-            .send(
-                5,
-                &CreateTopicsRequest::default()
-                    .with_topics(vec![topic.clone()])
-                    .with_timeout_ms(20_000),
-            )
-            .unwrap();
-        r.topics[0].error_code == 0
+        c.create_topic(topic.clone()).unwrap().error_code == 0
     });
     assert!(created);
     let state_path = "/brokers/topics/div/partitions/0/state";

@@ -6,7 +6,8 @@
 
 use std::time::Duration;
 
-use rafka_tests::zookeeper_client::{Acls, Client, CreateMode};
+use rafka_tests::create_topic_assignment;
+use rafka_tests::zookeeper_client::Client;
 use rafka_tests::{
     get_znode_json, kcat_partitions, kcat_wait_for_brokers, poll_until, wait_for_znode, zk_client,
     BrokerProcess, EmbeddedZookeeper,
@@ -26,25 +27,6 @@ fn kcat_topic(bootstrap: &str, topic: &str) -> Option<Vec<PartitionRow>> {
             .map(|p| (p.partition, p.leader, p.replicas, p.isr))
             .collect()
     })
-}
-
-async fn create_assignment(client: &Client, topic: &str, assignment: serde_json::Value) {
-    let payload = serde_json::json!({
-        "version": 3,
-        "partitions": assignment,
-        "adding_replicas": {},
-        "removing_replicas": {},
-    })
-    .to_string();
-    let options = CreateMode::Persistent.with_acls(Acls::anyone_all());
-    client
-        .create(
-            &format!("/brokers/topics/{topic}"),
-            payload.as_bytes(),
-            &options,
-        )
-        .await
-        .expect("create the topic assignment");
 }
 
 /// Waits until `/brokers/topics/<t>` carries a topic id; returns it.
@@ -81,7 +63,7 @@ async fn a_new_topic_gets_states_logs_and_metadata() {
     wait_for_znode(&client, "/controller", TIMEOUT).await;
     wait_for_znode(&client, "/brokers/ids/1", TIMEOUT).await;
 
-    create_assignment(&client, "t1", serde_json::json!({"0": [1], "1": [1]})).await;
+    create_topic_assignment(&client, "t1", serde_json::json!({"0": [1], "1": [1]})).await;
     let topic_id = wait_topic_id(&client, "t1").await;
     let assignment = get_znode_json(&client, "/brokers/topics/t1").await.unwrap();
     assert_eq!(assignment["version"], 3);
@@ -141,7 +123,7 @@ async fn replication_factor_two_creates_the_log_on_both_brokers() {
         b1.logs()
     );
 
-    create_assignment(&client, "rf2", serde_json::json!({"0": [2, 1]})).await;
+    create_topic_assignment(&client, "rf2", serde_json::json!({"0": [2, 1]})).await;
     let topic_id = wait_topic_id(&client, "rf2").await;
     let state_path = "/brokers/topics/rf2/partitions/0/state";
     wait_for_znode(&client, state_path, TIMEOUT).await;
@@ -178,7 +160,7 @@ async fn a_restarted_controller_loads_existing_topics() {
         .start();
     let client = zk_client(&zk.connect_string()).await;
     wait_for_znode(&client, "/brokers/ids/1", TIMEOUT).await;
-    create_assignment(&client, "kept", serde_json::json!({"0": [1]})).await;
+    create_topic_assignment(&client, "kept", serde_json::json!({"0": [1]})).await;
     wait_for_znode(&client, "/brokers/topics/kept/partitions/0/state", TIMEOUT).await;
     let topic_id = wait_topic_id(&client, "kept").await;
 

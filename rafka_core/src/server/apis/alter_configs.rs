@@ -21,7 +21,7 @@ use kafka_protocol::messages::alter_configs_request::AlterConfigsResource;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
-use tracing::{debug, error, info};
+use tracing::info;
 
 use crate::network::Response;
 use crate::protocol::ParsedRequest;
@@ -39,21 +39,12 @@ pub async fn handle(
     admin: Option<&AdminManager>,
     request: &ParsedRequest,
 ) -> Response {
-    let body: AlterConfigsRequest = match request.decode_body() {
+    let body: AlterConfigsRequest = match super::decode(request) {
         Ok(body) => body,
-        Err(e) => {
-            debug!("{e}");
-            return Response::CloseConnection;
-        }
+        Err(close) => return close,
     };
     let response = respond(context, admin, &body).await;
-    match request.encode_response(&response) {
-        Ok(payload) => Response::Send(payload),
-        Err(e) => {
-            error!("{e}");
-            Response::CloseConnection
-        }
-    }
+    super::send(request, &response)
 }
 
 /// The response (the same shape at every version).

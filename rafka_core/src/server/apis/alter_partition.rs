@@ -9,7 +9,6 @@ use std::time::Duration;
 use kafka_protocol::messages::AlterPartitionRequest;
 use kafka_protocol::ResponseError;
 use tokio::sync::{mpsc, oneshot};
-use tracing::debug;
 
 use crate::controller::alter_partition::top_level_error;
 use crate::controller::ControllerEvent;
@@ -24,12 +23,9 @@ pub async fn handle(
     controller: Option<&mpsc::UnboundedSender<ControllerEvent>>,
     request: &ParsedRequest,
 ) -> Response {
-    let body: AlterPartitionRequest = match request.decode_body() {
+    let body: AlterPartitionRequest = match super::decode(request) {
         Ok(body) => body,
-        Err(e) => {
-            debug!("{e}");
-            return Response::CloseConnection;
-        }
+        Err(close) => return close,
     };
     let version = request.api_version();
     let not_controller = || top_level_error(ResponseError::NotController.code());
@@ -53,11 +49,5 @@ pub async fn handle(
             }
         }
     };
-    match request.encode_response(&response) {
-        Ok(payload) => Response::Send(payload),
-        Err(e) => {
-            tracing::error!("{e}");
-            Response::CloseConnection
-        }
-    }
+    super::send(request, &response)
 }

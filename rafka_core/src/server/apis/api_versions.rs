@@ -25,13 +25,7 @@ pub fn handle(_context: &ApisContext, request: &ParsedRequest) -> Response {
         Some(body) => body,
         None => return Response::CloseConnection,
     };
-    match request.encode_response(&body) {
-        Ok(payload) => Response::Send(payload),
-        Err(e) => {
-            tracing::error!("{e}");
-            Response::CloseConnection
-        }
-    }
+    super::send(request, &body)
 }
 
 /// The response body, or `None` when the request body cannot be decoded (connection closed,

@@ -12,7 +12,6 @@ use kafka_protocol::messages::{ControlledShutdownRequest, ControlledShutdownResp
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 use tokio::sync::{mpsc, oneshot};
-use tracing::debug;
 
 use crate::controller::ControllerEvent;
 use crate::network::Response;
@@ -26,12 +25,9 @@ pub async fn handle(
     controller: Option<&mpsc::UnboundedSender<ControllerEvent>>,
     request: &ParsedRequest,
 ) -> Response {
-    let body: ControlledShutdownRequest = match request.decode_body() {
+    let body: ControlledShutdownRequest = match super::decode(request) {
         Ok(body) => body,
-        Err(e) => {
-            debug!("{e}");
-            return Response::CloseConnection;
-        }
+        Err(close) => return close,
     };
     // v0–1 carry no broker epoch: Kafka's UNKNOWN_BROKER_EPOCH.
     let broker_epoch = if request.api_version() >= 2 {
@@ -72,11 +68,5 @@ pub async fn handle(
         ),
         Err(code) => ControlledShutdownResponse::default().with_error_code(code),
     };
-    match request.encode_response(&response) {
-        Ok(payload) => Response::Send(payload),
-        Err(e) => {
-            tracing::error!("{e}");
-            Response::CloseConnection
-        }
-    }
+    super::send(request, &response)
 }

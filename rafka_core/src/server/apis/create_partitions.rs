@@ -21,7 +21,6 @@ use std::time::Duration;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use tracing::debug;
 
 use crate::network::Response;
 use crate::protocol::{ParsedRequest, ResponseError};
@@ -30,21 +29,12 @@ use crate::zk::admin_zk_client::AdminError;
 
 /// Answers one CreatePartitions request.
 pub async fn handle(admin: Option<&AdminManager>, request: &ParsedRequest) -> Response {
-    let body: CreatePartitionsRequest = match request.decode_body() {
+    let body: CreatePartitionsRequest = match super::decode(request) {
         Ok(body) => body,
-        Err(e) => {
-            debug!("{e}");
-            return Response::CloseConnection;
-        }
+        Err(close) => return close,
     };
     let response = respond(admin, &body).await;
-    match request.encode_response(&response) {
-        Ok(payload) => Response::Send(payload),
-        Err(e) => {
-            tracing::error!("{e}");
-            Response::CloseConnection
-        }
-    }
+    super::send(request, &response)
 }
 
 fn result(

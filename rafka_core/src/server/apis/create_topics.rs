@@ -25,7 +25,6 @@ use kafka_protocol::messages::create_topics_response::{
 };
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
-use tracing::debug;
 
 use crate::network::Response;
 use crate::protocol::{ParsedRequest, ResponseError};
@@ -36,21 +35,12 @@ const TOPIC_CONFIG_SOURCE: i8 = 1;
 
 /// Answers one CreateTopics request.
 pub async fn handle(admin: Option<&AdminManager>, request: &ParsedRequest) -> Response {
-    let body: CreateTopicsRequest = match request.decode_body() {
+    let body: CreateTopicsRequest = match super::decode(request) {
         Ok(body) => body,
-        Err(e) => {
-            debug!("{e}");
-            return Response::CloseConnection;
-        }
+        Err(close) => return close,
     };
     let response = respond(admin, &body, request.api_version()).await;
-    match request.encode_response(&response) {
-        Ok(payload) => Response::Send(payload),
-        Err(e) => {
-            tracing::error!("{e}");
-            Response::CloseConnection
-        }
-    }
+    super::send(request, &response)
 }
 
 fn result(

@@ -32,12 +32,9 @@ pub fn handle(
     replica_manager: Option<&ReplicaManager>,
     request: &ParsedRequest,
 ) -> Response {
-    let body: DeleteRecordsRequest = match request.decode_body() {
+    let body: DeleteRecordsRequest = match super::decode(request) {
         Ok(body) => body,
-        Err(e) => {
-            debug!("{e}");
-            return Response::CloseConnection;
-        }
+        Err(close) => return close,
     };
     let snapshot = cache.snapshot();
     let topics = body
@@ -67,13 +64,7 @@ pub fn handle(
         })
         .collect();
     let response = DeleteRecordsResponse::default().with_topics(topics);
-    match request.encode_response(&response) {
-        Ok(payload) => Response::Send(payload),
-        Err(e) => {
-            tracing::error!("{e}");
-            Response::CloseConnection
-        }
-    }
+    super::send(request, &response)
 }
 
 fn delete(

@@ -29,21 +29,12 @@ use crate::server::admin_manager::{admin_error, AdminManager};
 
 /// Answers one DeleteTopics request.
 pub async fn handle(admin: Option<&AdminManager>, request: &ParsedRequest) -> Response {
-    let body: DeleteTopicsRequest = match request.decode_body() {
+    let body: DeleteTopicsRequest = match super::decode(request) {
         Ok(body) => body,
-        Err(e) => {
-            debug!("{e}");
-            return Response::CloseConnection;
-        }
+        Err(close) => return close,
     };
     let response = respond(admin, &body, request.api_version()).await;
-    match request.encode_response(&response) {
-        Ok(payload) => Response::Send(payload),
-        Err(e) => {
-            tracing::error!("{e}");
-            Response::CloseConnection
-        }
-    }
+    super::send(request, &response)
 }
 
 /// The requested topics as (name, topic id): `topic_names` before v6, `topics` from v6.

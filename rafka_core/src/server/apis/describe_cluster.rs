@@ -14,7 +14,6 @@
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::StrBytes;
-use tracing::{debug, error};
 
 use crate::network::{ConnectionContext, Response};
 use crate::protocol::{ParsedRequest, ResponseError};
@@ -40,12 +39,9 @@ pub fn handle(
     connection: &ConnectionContext,
     request: &ParsedRequest,
 ) -> Response {
-    let body: DescribeClusterRequest = match request.decode_body() {
+    let body: DescribeClusterRequest = match super::decode(request) {
         Ok(body) => body,
-        Err(e) => {
-            debug!("{e}");
-            return Response::CloseConnection;
-        }
+        Err(close) => return close,
     };
     let response = respond(
         cache,
@@ -53,13 +49,7 @@ pub fn handle(
         &body,
         request.api_version(),
     );
-    match request.encode_response(&response) {
-        Ok(payload) => Response::Send(payload),
-        Err(e) => {
-            error!("{e}");
-            Response::CloseConnection
-        }
-    }
+    super::send(request, &response)
 }
 
 fn endpoint_name(t: i8) -> &'static str {

@@ -43,21 +43,12 @@ pub async fn handle(
     admin: Option<&AdminManager>,
     request: &ParsedRequest,
 ) -> Response {
-    let body: DescribeConfigsRequest = match request.decode_body() {
+    let body: DescribeConfigsRequest = match super::decode(request) {
         Ok(body) => body,
-        Err(e) => {
-            debug!("{e}");
-            return Response::CloseConnection;
-        }
+        Err(close) => return close,
     };
     let response = respond(context, cache, admin, &body, request.api_version()).await;
-    match request.encode_response(&response) {
-        Ok(payload) => Response::Send(payload),
-        Err(e) => {
-            error!("{e}");
-            Response::CloseConnection
-        }
-    }
+    super::send(request, &response)
 }
 
 fn result(resource: &DescribeConfigsResource) -> DescribeConfigsResult {

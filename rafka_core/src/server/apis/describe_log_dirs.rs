@@ -11,7 +11,6 @@ use kafka_protocol::messages::describe_log_dirs_response::{
 };
 use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use tracing::debug;
 
 use crate::log::log_manager::lock_log;
 use crate::network::Response;
@@ -20,12 +19,9 @@ use crate::server::replica_manager::ReplicaManager;
 
 /// Answers one DescribeLogDirs request.
 pub fn handle(replica_manager: Option<&ReplicaManager>, request: &ParsedRequest) -> Response {
-    let body: DescribeLogDirsRequest = match request.decode_body() {
+    let body: DescribeLogDirsRequest = match super::decode(request) {
         Ok(body) => body,
-        Err(e) => {
-            debug!("{e}");
-            return Response::CloseConnection;
-        }
+        Err(close) => return close,
     };
     let wanted: Option<HashSet<(String, i32)>> = body.topics.as_ref().map(|topics| {
         topics
@@ -87,13 +83,7 @@ pub fn handle(replica_manager: Option<&ReplicaManager>, request: &ParsedRequest)
         }
     }
     let response = DescribeLogDirsResponse::default().with_results(results);
-    match request.encode_response(&response) {
-        Ok(payload) => Response::Send(payload),
-        Err(e) => {
-            tracing::error!("{e}");
-            Response::CloseConnection
-        }
-    }
+    super::send(request, &response)
 }
 
 /// (total, usable) bytes of the file system holding `dir`; −1 when unknown (Kafka's

@@ -51,12 +51,9 @@ pub async fn handle(
     sessions: &FetchSessionCache,
     request: &ParsedRequest,
 ) -> Response {
-    let body: FetchRequest = match request.decode_body() {
+    let body: FetchRequest = match super::decode(request) {
         Ok(body) => body,
-        Err(e) => {
-            debug!("{e}");
-            return Response::CloseConnection;
-        }
+        Err(close) => return close,
     };
     let version = request.api_version();
     let replica_id = if version >= 15 {

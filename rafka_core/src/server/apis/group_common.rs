@@ -2,35 +2,18 @@
 //! decoding with the connection closed on a malformed body, encoding the answer, and the
 //! string and error-code conversions between the coordinator and kafka-protocol.
 
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use tracing::debug;
+use kafka_protocol::protocol::{Decodable, StrBytes};
 
-use crate::network::Response;
 use crate::protocol::{ParsedRequest, ResponseError};
 
 /// The request body, or `None` (the caller closes the connection, as Kafka does for a body
 /// it cannot parse).
 pub fn decode<T: Decodable>(request: &ParsedRequest) -> Option<T> {
-    match request.decode_body() {
-        Ok(body) => Some(body),
-        Err(e) => {
-            debug!("{e}");
-            None
-        }
-    }
+    super::decode(request).ok()
 }
 
-/// Encodes the answer; an encoding failure (a field set in a version without it: a bug) is
-/// logged and closes the connection.
-pub fn encode<T: Encodable>(request: &ParsedRequest, body: &T) -> Response {
-    match request.encode_response(body) {
-        Ok(payload) => Response::Send(payload),
-        Err(e) => {
-            tracing::error!("{e}");
-            Response::CloseConnection
-        }
-    }
-}
+/// Encodes the answer (see [`super::send`]).
+pub use super::send as encode;
 
 /// The wire code of an optional error (`None` = NONE).
 pub fn code(error: Option<ResponseError>) -> i16 {

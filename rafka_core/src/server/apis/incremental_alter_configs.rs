@@ -17,7 +17,7 @@ use kafka_protocol::messages::incremental_alter_configs_request::AlterConfigsRes
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
-use tracing::{debug, error, info};
+use tracing::info;
 
 use crate::network::Response;
 use crate::protocol::ParsedRequest;
@@ -39,21 +39,12 @@ pub async fn handle(
     admin: Option<&AdminManager>,
     request: &ParsedRequest,
 ) -> Response {
-    let body: IncrementalAlterConfigsRequest = match request.decode_body() {
+    let body: IncrementalAlterConfigsRequest = match super::decode(request) {
         Ok(body) => body,
-        Err(e) => {
-            debug!("{e}");
-            return Response::CloseConnection;
-        }
+        Err(close) => return close,
     };
     let response = respond(context, admin, &body).await;
-    match request.encode_response(&response) {
-        Ok(payload) => Response::Send(payload),
-        Err(e) => {
-            error!("{e}");
-            Response::CloseConnection
-        }
-    }
+    super::send(request, &response)
 }
 
 /// The response (the same shape at both versions).

@@ -32,21 +32,12 @@ const NO_PRODUCER_EPOCH: i16 = -1;
 
 /// Answers one InitProducerId request.
 pub async fn handle(manager: Option<&ProducerIdManager>, request: &ParsedRequest) -> Response {
-    let body: InitProducerIdRequest = match request.decode_body() {
+    let body: InitProducerIdRequest = match super::decode(request) {
         Ok(body) => body,
-        Err(e) => {
-            debug!("{e}");
-            return Response::CloseConnection;
-        }
+        Err(close) => return close,
     };
     let response = respond(manager, &body, request.client_id()).await;
-    match request.encode_response(&response) {
-        Ok(payload) => Response::Send(payload),
-        Err(e) => {
-            tracing::error!("{e}");
-            Response::CloseConnection
-        }
-    }
+    super::send(request, &response)
 }
 
 fn error_response(error: ResponseError) -> InitProducerIdResponse {

@@ -14,7 +14,7 @@ use kafka_protocol::messages::leader_and_isr_response::{
 };
 use kafka_protocol::messages::{LeaderAndIsrRequest, LeaderAndIsrResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use tracing::{debug, info};
+use tracing::info;
 use uuid::Uuid;
 
 use crate::network::Response;
@@ -28,22 +28,13 @@ pub async fn handle(
     replica_manager: Option<&ReplicaManager>,
     request: &ParsedRequest,
 ) -> Response {
-    let body: LeaderAndIsrRequest = match request.decode_body() {
+    let body: LeaderAndIsrRequest = match super::decode(request) {
         Ok(body) => body,
-        Err(e) => {
-            debug!("{e}");
-            return Response::CloseConnection;
-        }
+        Err(close) => return close,
     };
     let version = request.api_version();
     let response = respond(cache, replica_manager, &body, version).await;
-    match request.encode_response(&response) {
-        Ok(payload) => Response::Send(payload),
-        Err(e) => {
-            tracing::error!("{e}");
-            Response::CloseConnection
-        }
-    }
+    super::send(request, &response)
 }
 
 /// The checks and the state change, as a response at `version`.

@@ -40,21 +40,12 @@ pub fn handle(
     replica_manager: Option<&ReplicaManager>,
     request: &ParsedRequest,
 ) -> Response {
-    let body: ListOffsetsRequest = match request.decode_body() {
+    let body: ListOffsetsRequest = match super::decode(request) {
         Ok(body) => body,
-        Err(e) => {
-            debug!("{e}");
-            return Response::CloseConnection;
-        }
+        Err(close) => return close,
     };
     let response = respond(cache, replica_manager, &body, request.api_version());
-    match request.encode_response(&response) {
-        Ok(payload) => Response::Send(payload),
-        Err(e) => {
-            tracing::error!("{e}");
-            Response::CloseConnection
-        }
-    }
+    super::send(request, &response)
 }
 
 /// The response at `version`.

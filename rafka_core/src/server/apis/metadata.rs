@@ -40,12 +40,9 @@ pub async fn handle(
     connection: &ConnectionContext,
     request: &ParsedRequest,
 ) -> Response {
-    let body: MetadataRequest = match request.decode_body() {
+    let body: MetadataRequest = match super::decode(request) {
         Ok(body) => body,
-        Err(e) => {
-            tracing::debug!("{e}");
-            return Response::CloseConnection;
-        }
+        Err(close) => return close,
     };
     let version = request.api_version();
     let mut response = response_body(cache, &connection.listener_name, &body, version);
@@ -67,13 +64,7 @@ pub async fn handle(
             topic.error_code = admin.auto_create(&name).await.code();
         }
     }
-    match request.encode_response(&response) {
-        Ok(payload) => Response::Send(payload),
-        Err(e) => {
-            tracing::error!("{e}");
-            Response::CloseConnection
-        }
-    }
+    super::send(request, &response)
 }
 
 /// The response for `request` decoded at `version`, arriving on `listener`.

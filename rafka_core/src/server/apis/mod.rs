@@ -35,3 +35,29 @@ pub mod produce;
 pub mod stop_replica;
 pub mod sync_group;
 pub mod update_metadata;
+
+use kafka_protocol::protocol::{Decodable, Encodable};
+
+use crate::network::Response;
+use crate::protocol::ParsedRequest;
+
+/// Decodes a request body; an undecodable one closes the connection (Kafka cannot answer a
+/// request it cannot parse).
+pub fn decode<T: Decodable>(request: &ParsedRequest) -> Result<T, Response> {
+    request.decode_body().map_err(|e| {
+        tracing::debug!("{e}");
+        Response::CloseConnection
+    })
+}
+
+/// Encodes the answer to `request`; a body the negotiated version cannot carry is a broker
+/// bug, logged, and the connection is closed.
+pub fn send<T: Encodable>(request: &ParsedRequest, body: &T) -> Response {
+    match request.encode_response(body) {
+        Ok(payload) => Response::Send(payload),
+        Err(e) => {
+            tracing::error!("{e}");
+            Response::CloseConnection
+        }
+    }
+}

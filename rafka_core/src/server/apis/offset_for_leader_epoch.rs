@@ -26,12 +26,9 @@ pub fn handle(
     replica_manager: Option<&ReplicaManager>,
     request: &ParsedRequest,
 ) -> Response {
-    let body: OffsetForLeaderEpochRequest = match request.decode_body() {
+    let body: OffsetForLeaderEpochRequest = match super::decode(request) {
         Ok(body) => body,
-        Err(e) => {
-            debug!("{e}");
-            return Response::CloseConnection;
-        }
+        Err(close) => return close,
     };
     let version = request.api_version();
     let snapshot = cache.snapshot();
@@ -77,11 +74,5 @@ pub fn handle(
         })
         .collect();
     let response = OffsetForLeaderEpochResponse::default().with_topics(topics);
-    match request.encode_response(&response) {
-        Ok(payload) => Response::Send(payload),
-        Err(e) => {
-            tracing::error!("{e}");
-            Response::CloseConnection
-        }
-    }
+    super::send(request, &response)
 }

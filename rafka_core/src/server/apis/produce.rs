@@ -55,12 +55,9 @@ pub async fn handle(
     replica_manager: Option<&ReplicaManager>,
     request: &ParsedRequest,
 ) -> Response {
-    let body: ProduceRequest = match request.decode_body() {
+    let body: ProduceRequest = match super::decode(request) {
         Ok(body) => body,
-        Err(e) => {
-            debug!("{e}");
-            return Response::CloseConnection;
-        }
+        Err(close) => return close,
     };
     let acks = body.acks;
     let timeout_ms = body.timeout_ms;
@@ -83,13 +80,7 @@ pub async fn handle(
         };
     }
     let response = respond(outcomes, acks, timeout_ms, version).await;
-    match request.encode_response(&response) {
-        Ok(payload) => Response::Send(payload),
-        Err(e) => {
-            tracing::error!("{e}");
-            Response::CloseConnection
-        }
-    }
+    super::send(request, &response)
 }
 
 type TopicOutcomes = Vec<(kafka_protocol::messages::TopicName, Vec<(i32, Outcome)>)>;

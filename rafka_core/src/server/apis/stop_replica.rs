@@ -12,7 +12,7 @@
 use kafka_protocol::messages::stop_replica_response::StopReplicaPartitionError;
 use kafka_protocol::messages::{StopReplicaRequest, StopReplicaResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use tracing::{debug, info};
+use tracing::info;
 
 use crate::cluster::TopicPartition;
 use crate::network::Response;
@@ -26,21 +26,12 @@ pub async fn handle(
     replica_manager: Option<&ReplicaManager>,
     request: &ParsedRequest,
 ) -> Response {
-    let body: StopReplicaRequest = match request.decode_body() {
+    let body: StopReplicaRequest = match super::decode(request) {
         Ok(body) => body,
-        Err(e) => {
-            debug!("{e}");
-            return Response::CloseConnection;
-        }
+        Err(close) => return close,
     };
     let response = respond(cache, replica_manager, &body, request.api_version()).await;
-    match request.encode_response(&response) {
-        Ok(payload) => Response::Send(payload),
-        Err(e) => {
-            tracing::error!("{e}");
-            Response::CloseConnection
-        }
-    }
+    super::send(request, &response)
 }
 
 /// The request's partitions in order, a partition listed twice kept once (its last entry),

@@ -20,22 +20,13 @@ use crate::server::metadata_cache::MetadataCache;
 
 /// Answers one UpdateMetadata request.
 pub fn handle(_context: &ApisContext, cache: &MetadataCache, request: &ParsedRequest) -> Response {
-    let body: UpdateMetadataRequest = match request.decode_body() {
+    let body: UpdateMetadataRequest = match super::decode(request) {
         Ok(body) => body,
-        Err(e) => {
-            debug!("{e}");
-            return Response::CloseConnection;
-        }
+        Err(close) => return close,
     };
     let error = apply(cache, &body, request.api_version());
     let response = UpdateMetadataResponse::default().with_error_code(error.map_or(0, |e| e.code()));
-    match request.encode_response(&response) {
-        Ok(payload) => Response::Send(payload),
-        Err(e) => {
-            tracing::error!("{e}");
-            Response::CloseConnection
-        }
-    }
+    super::send(request, &response)
 }
 
 /// The checks and the cache update; `None` on success.
