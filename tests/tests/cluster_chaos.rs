@@ -14,8 +14,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rafka_tests::zookeeper_client::Client;
 use rafka_tests::{
-    get_znode, poll_until_async, python_script, tail, wait_for_znode_gone, zk_client,
-    BrokerProcess, ClientOutput, EmbeddedZookeeper,
+    get_znode, get_znode_json, poll_until_async, python_script, tail, wait_for_znode_gone,
+    zk_client, BrokerProcess, ClientOutput, EmbeddedZookeeper,
 };
 use serde_json::Value;
 
@@ -141,6 +141,8 @@ fn all_logs(brokers: &[BrokerProcess]) -> String {
 #[derive(Debug)]
 struct Round {
     victim: i32,
+    /// Whether the victim was the controller too.
+    was_controller: bool,
     new_leader: i32,
     /// SIGKILL → the state znode names a new leader.
     election: Duration,
@@ -201,6 +203,9 @@ async fn killing_partition_leaders_loses_no_acknowledged_record() {
     for round in 1..=ROUNDS {
         let (leader, epoch, _) = state(&client, 0).await.expect("state of partition 0");
         assert!((1..=3).contains(&leader), "round {round}: leader {leader}");
+        let controller = get_znode_json(&client, "/controller")
+            .await
+            .and_then(|v| v["brokerid"].as_i64());
         let victim = &mut brokers[(leader - 1) as usize];
         let killed_at_unix = unix_now();
         let killed_at = Instant::now();
@@ -279,6 +284,7 @@ async fn killing_partition_leaders_loses_no_acknowledged_record() {
         producer.assert_running(&format!("round {round}, after the restart"));
         let r = Round {
             victim: leader,
+            was_controller: controller == Some(leader as i64),
             new_leader,
             election,
             first_ack,
@@ -373,16 +379,28 @@ async fn killing_partition_leaders_loses_no_acknowledged_record() {
             records.len()
         );
     }
+    for b in &brokers {
+        assert!(
+            !b.logs().contains("panicked at"),
+            "broker {} panicked\n{}",
+            b.broker_id(),
+            b.logs()
+        );
+    }
 
     println!(
         "failover figures (SIGKILL of partition 0's leader; session timeout {SESSION_TIMEOUT:?}):"
     );
-    println!("round | victim | new leader | kill→new leader | kill→first ack | restart→ISR full");
+    println!(
+        "round | victim | victim was controller | new leader | kill→new leader | kill→first ack \
+         | restart→ISR full"
+    );
     for (i, r) in rounds.iter().enumerate() {
         println!(
-            "{} | {} | {} | {:.2} s | {:.2} s | {:.2} s",
+            "{} | {} | {} | {} | {:.2} s | {:.2} s | {:.2} s",
             i + 1,
             r.victim,
+            if r.was_controller { "yes" } else { "no" },
             r.new_leader,
             r.election.as_secs_f64(),
             r.first_ack.as_secs_f64(),
