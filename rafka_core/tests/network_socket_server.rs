@@ -213,6 +213,7 @@ mod network {
             (15, 0, 5),
             (16, 0, 5),
             (42, 0, 2),
+            (43, 0, 2),
             (47, 0, 0),
             // Inter-broker APIs served by the controller.
             (7, 0, 3),

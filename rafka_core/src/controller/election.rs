@@ -3,7 +3,8 @@
 //! and `PartitionLeaderElectionAlgorithms.offlinePartitionLeaderElection`) and the removal of
 //! an offline replica from the ISR (the `OfflineReplica` transition of Kafka's
 //! `ReplicaStateMachine`), and the controlled-shutdown election (Kafka's
-//! `Election.leaderForControlledShutdown`). No I/O: the state machines read and write the znodes. Spec:
+//! `Election.leaderForControlledShutdown`), and the preferred-replica election (Kafka's
+//! `Election.leaderForPreferredReplica`). No I/O: the state machines read and write the znodes. Spec:
 //! startup-and-controller.md §4 ("Leader election", "OfflineReplica").
 
 use crate::zk::zk_data::PartitionStateZNode;
@@ -118,6 +119,37 @@ pub fn leader_for_controlled_shutdown(
             .copied()
             .filter(|r| !is_shutting_down(*r))
             .collect(),
+        controller_epoch,
+        leader_recovery_state: current.leader_recovery_state,
+    })
+}
+
+/// Kafka's `preferredReplicaPartitionLeaderElection`: the preferred replica (the first of the
+/// assignment) when it is live and in the ISR.
+pub fn preferred_replica_leader(
+    assignment: &[i32],
+    isr: &[i32],
+    is_live: impl Fn(i32) -> bool,
+) -> Option<i32> {
+    assignment
+        .first()
+        .copied()
+        .filter(|r| is_live(*r) && isr.contains(r))
+}
+
+/// Kafka's `Election.leaderForPreferredReplica`: the partition's next state with the
+/// preferred replica leading (ISR unchanged, leader epoch + 1), or `None` when it cannot lead.
+pub fn leader_for_preferred_replica(
+    current: &PartitionStateZNode,
+    assignment: &[i32],
+    is_live: impl Fn(i32) -> bool,
+    controller_epoch: i32,
+) -> Option<PartitionStateZNode> {
+    let leader = preferred_replica_leader(assignment, &current.isr, is_live)?;
+    Some(PartitionStateZNode {
+        leader,
+        leader_epoch: current.leader_epoch + 1,
+        isr: current.isr.clone(),
         controller_epoch,
         leader_recovery_state: current.leader_recovery_state,
     })
@@ -278,6 +310,25 @@ mod tests {
         assert_eq!(
             controlled_shutdown_leader(&[1, 2, 3], &[1, 2, 3], live(&[1, 3]), down),
             Some(3)
+        );
+    }
+
+    #[test]
+    fn the_preferred_replica_leads_only_when_live_and_in_sync() {
+        let current = state(2, 4, &[2, 1]);
+        let next = leader_for_preferred_replica(&current, &[1, 2], live(&[1, 2]), 3)
+            .expect("preferred replica elected");
+        assert_eq!((next.leader, next.leader_epoch), (1, 5));
+        assert_eq!(next.isr, vec![2, 1]);
+        assert_eq!(next.controller_epoch, 3);
+        // Not in the ISR, or not live: no election.
+        assert_eq!(
+            leader_for_preferred_replica(&state(2, 4, &[2]), &[1, 2], live(&[1, 2]), 3),
+            None
+        );
+        assert_eq!(
+            leader_for_preferred_replica(&current, &[1, 2], live(&[2]), 3),
+            None
         );
     }
 

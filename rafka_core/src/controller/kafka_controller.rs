@@ -7,6 +7,8 @@
 //! state machines ([`super::replica_state_machine`], [`super::partition_state_machine`]) tell
 //! (re)started brokers what they host, elect leaders for offline partitions and take dead
 //! brokers out of the ISRs; each step's requests go out as one [`RequestBatch`].
+//! Preferred leaders come back through ElectLeaders and the automatic leader rebalance, a
+//! timer in this task's own loop ([`super::preferred_election`]).
 //!
 //! Like Kafka's `KafkaController`, all controller work runs one event at a time on this task;
 //! ZooKeeper watches only enqueue events (routed here by Majordomo). Spec:
@@ -14,8 +16,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use kafka_protocol::messages::{AlterPartitionRequest, AlterPartitionResponse};
+use kafka_protocol::messages::{
+    AlterPartitionRequest, AlterPartitionResponse, ElectLeadersRequest, ElectLeadersResponse,
+};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
@@ -25,6 +30,7 @@ use super::controller_channel_manager::{
 use super::partition_state_machine::{
     self as partition_sm, StateChangeContext, UNCLEAN_LEADER_ELECTION_ENABLE,
 };
+use super::preferred_election::{RebalanceSettings, FIRST_REBALANCE_DELAY};
 use super::replica_state_machine as replica_sm;
 use super::request_batch::{update_metadata_states, RequestBatch};
 use super::topic_deletion_manager::TopicDeletionManager;
@@ -82,6 +88,16 @@ pub enum ControllerEvent {
         broker_epoch: i64,
         reply: oneshot::Sender<Result<Vec<(String, i32)>, i16>>,
     },
+    /// The leader imbalance check timer fired (Kafka's `AutoPreferredReplicaLeaderElection`);
+    /// posted by the controller's own timer.
+    AutoPreferredReplicaLeaderElection,
+    /// ElectLeaders from an admin client ([`super::preferred_election`]); answered on
+    /// `reply` (NOT_CONTROLLER per partition unless active).
+    ElectLeaders {
+        request: ElectLeadersRequest,
+        version: i16,
+        reply: oneshot::Sender<ElectLeadersResponse>,
+    },
 }
 
 /// State held only while this broker is the active controller.
@@ -115,6 +131,10 @@ pub struct KafkaController {
     internal_rx: mpsc::UnboundedReceiver<ControllerEvent>,
     active_controller_id: Option<i32>,
     pub(super) active: Option<ActiveController>,
+    /// `auto.leader.rebalance.enable`'s settings, read on failover (`None`: disabled).
+    pub(super) rebalance: Option<RebalanceSettings>,
+    /// When the next leader imbalance check runs (only while active and enabled).
+    next_rebalance: Option<Instant>,
 }
 
 impl KafkaController {
@@ -134,6 +154,8 @@ impl KafkaController {
             internal_rx,
             active_controller_id: None,
             active: None,
+            rebalance: None,
+            next_rebalance: None,
         }
     }
 
@@ -147,6 +169,10 @@ impl KafkaController {
                 },
                 // Never `None`: `self` holds a sender.
                 Some(e) = self.internal_rx.recv() => e,
+                // The controller's own timer (Kafka's `AutoPreferredReplicaLeaderElection`).
+                () = sleep_until_opt(self.next_rebalance) => {
+                    ControllerEvent::AutoPreferredReplicaLeaderElection
+                }
             };
             match event {
                 ControllerEvent::Startup | ControllerEvent::Reelect => self.elect().await,
@@ -204,6 +230,21 @@ impl KafkaController {
                 } => {
                     let result = self.on_controlled_shutdown(broker_id, broker_epoch).await;
                     let _ = reply.send(result);
+                }
+                ControllerEvent::AutoPreferredReplicaLeaderElection => {
+                    self.on_auto_rebalance().await;
+                    self.next_rebalance = match (&self.active, self.rebalance) {
+                        (Some(_), Some(r)) => Some(Instant::now() + r.interval),
+                        _ => None,
+                    };
+                }
+                ControllerEvent::ElectLeaders {
+                    request,
+                    version,
+                    reply,
+                } => {
+                    let response = self.on_elect_leaders(&request, version).await;
+                    let _ = reply.send(response);
                 }
             }
         }
@@ -332,6 +373,17 @@ impl KafkaController {
             )));
             active.delete_topic_enable = config.get_bool("delete.topic.enable").unwrap_or(true);
         }
+        self.rebalance = config
+            .auto_leader_rebalance_enable()
+            .then(|| RebalanceSettings {
+                interval: std::time::Duration::from_secs(
+                    config.leader_imbalance_check_interval_seconds().max(1) as u64,
+                ),
+                imbalance_percentage: config.leader_imbalance_per_broker_percentage(),
+            });
+        self.next_rebalance = self
+            .rebalance
+            .map(|_| Instant::now() + FIRST_REBALANCE_DELAY);
         self.refresh_live_brokers().await?;
         // Watch /brokers/topics and load every existing topic (assignment + states), then
         // the deletion queue; the live brokers then learn all partitions (queued topics' with
@@ -670,6 +722,7 @@ impl KafkaController {
     /// Drops controller-only state. (Child watches cannot be removed individually with this
     /// client; events arriving after resignation are ignored because `active` is `None`.)
     async fn on_resignation(&mut self) {
+        self.next_rebalance = None;
         if let Some(active) = self.active.take() {
             info!(epoch = active.epoch, "resigned as controller");
             let _ = self
@@ -1250,5 +1303,13 @@ impl KafkaController {
             }
         }
         Ok(())
+    }
+}
+
+/// Sleeps until `at`; never wakes without one.
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }

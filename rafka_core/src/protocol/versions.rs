@@ -60,6 +60,7 @@ pub const SUPPORTED_VERSIONS: &[ApiVersionRange] = &[
     ApiVersionRange::new(ApiKey::DescribeLogDirs, 0, 4),
     ApiVersionRange::new(ApiKey::CreatePartitions, 0, 3),
     ApiVersionRange::new(ApiKey::DeleteGroups, 0, 2),
+    ApiVersionRange::new(ApiKey::ElectLeaders, 0, 2),
     ApiVersionRange::new(ApiKey::IncrementalAlterConfigs, 0, 1),
     ApiVersionRange::new(ApiKey::OffsetDelete, 0, 0),
     ApiVersionRange::new(ApiKey::AlterPartition, 0, 3),

@@ -237,6 +237,7 @@ impl KafkaApis {
             ApiKey::AlterPartition => {
                 apis::alter_partition::handle(controller.as_ref(), parsed).await
             }
+            ApiKey::ElectLeaders => apis::elect_leaders::handle(controller.as_ref(), parsed).await,
             ApiKey::ControlledShutdown => {
                 apis::controlled_shutdown::handle(controller.as_ref(), parsed).await
             }
