@@ -48,6 +48,29 @@ struct FollowerState {
     last_caught_up_ms: i64,
 }
 
+/// A new leader term's view of its followers (Kafka's `makeLeader`): ISR members count as
+/// caught up now, so none is dropped before it had `replica.lag.time.max.ms` to fetch; their
+/// log end offsets are unknown until they do.
+fn fresh_followers(role: &PartitionRole, local_broker_id: i32) -> BTreeMap<i32, FollowerState> {
+    if !role.is_leader {
+        return BTreeMap::new();
+    }
+    let now = crate::log::log_manager::now_ms();
+    role.isr
+        .iter()
+        .filter(|id| **id != local_broker_id)
+        .map(|id| {
+            (
+                *id,
+                FollowerState {
+                    log_end_offset: -1,
+                    last_caught_up_ms: now,
+                },
+            )
+        })
+        .collect()
+}
+
 /// A produce or fetch refused for the partition, with the Kafka error and a message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PartitionError {
@@ -158,8 +181,8 @@ impl Partition {
             local_broker_id,
             log,
             state: Mutex::new(RoleState {
+                followers: fresh_followers(&role, local_broker_id),
                 role,
-                followers: BTreeMap::new(),
                 pending_isr: None,
             }),
             high_watermark: watch::Sender::new(hw),
@@ -191,7 +214,7 @@ impl Partition {
         {
             let mut state = self.lock_state();
             if role.leader_epoch != state.role.leader_epoch || !role.is_leader {
-                state.followers.clear();
+                state.followers = fresh_followers(&role, self.local_broker_id);
             }
             state.pending_isr = None;
             state.role = role;
