@@ -14,6 +14,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-auto}"
 export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
+# Incremental state doubles target/ on a one-shot build (a clean CI build ran out of disk).
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 SUMMARY=()
 FAILED=0
@@ -40,7 +42,15 @@ skip() {
   SUMMARY+=("SKIP  $1 ($2)")
 }
 
+# disk_report WHEN: free space and target/ size, so a disk-full CI run says where it stood.
+disk_report() {
+  printf '\n==> disk %s: %s free; target/ %s\n' "$1" \
+    "$(df -h --output=avail . 2>/dev/null | tail -1 | tr -d ' ')" \
+    "$(du -sh target 2>/dev/null | cut -f1)"
+}
+
 summary() {
+  disk_report "at the end"
   printf '\n==================== scripts/test.sh summary ====================\n'
   printf '%s\n' "${SUMMARY[@]}"
   if [ "$FAILED" -eq 0 ]; then
@@ -61,10 +71,12 @@ else
   step "install deps" scripts/install-deps.sh
 fi
 
+disk_report "before the build"
 step "fmt" cargo fmt --all -- --check
 step "clippy" cargo clippy --workspace --all-targets -- -D warnings
 
 if step "build" cargo build --workspace --all-targets; then
+  disk_report "after the build"
   if cargo nextest --version >/dev/null 2>&1; then
     step "tests (nextest)" cargo nextest run --workspace --no-fail-fast "$@"
   else
