@@ -214,6 +214,8 @@ mod network {
             (16, 0, 5),
             (42, 0, 2),
             (43, 0, 2),
+            (45, 0, 0),
+            (46, 0, 0),
             (47, 0, 0),
             // Inter-broker APIs served by the controller.
             (7, 0, 3),

@@ -470,6 +470,16 @@ impl BrokerProcess {
     }
 }
 
+/// The output of every broker in `brokers`, each under a `--- broker <id> ---` line: for
+/// panic messages of tests with several brokers.
+pub fn broker_logs(brokers: &[&BrokerProcess]) -> String {
+    brokers
+        .iter()
+        .map(|b| format!("--- broker {} ---\n{}", b.broker_id(), b.logs()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 impl Drop for BrokerProcess {
     fn drop(&mut self) {
         if std::thread::panicking() {

@@ -195,3 +195,179 @@ impl RawClient {
             .ok_or_else(|| invalid("CreateTopics answered no topic"))
     }
 }
+
+/// What [`RawClient::fetch_records`] read: the partition's error code, its high watermark
+/// and the records (offset, value as lossy UTF-8) of every whole batch, CRC-checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedRecords {
+    pub error_code: i16,
+    pub high_watermark: i64,
+    pub records: Vec<(i64, String)>,
+}
+
+impl FetchedRecords {
+    /// The records' values, in offset order.
+    pub fn values(&self) -> Vec<String> {
+        self.records.iter().map(|(_, v)| v.clone()).collect()
+    }
+}
+
+impl RawClient {
+    /// Produce v9 of one uncompressed batch holding `values` to `topic-partition` with
+    /// `acks`; returns (error code, base offset).
+    pub fn produce_values(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        acks: i16,
+        values: &[String],
+    ) -> io::Result<(i16, i64)> {
+        use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+        use kafka_protocol::messages::{ProduceRequest, TopicName};
+        use rafka_core::record::{build_batch, ProducerInfo, SimpleRecord};
+        let records: Vec<SimpleRecord> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| SimpleRecord::new(1_700_000_000_000 + i as i64, None, Some(v.as_bytes())))
+            .collect();
+        let batch = build_batch(0, ProducerInfo::NONE, &records);
+        let request = ProduceRequest::default()
+            .with_acks(acks)
+            .with_timeout_ms(10_000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(partition)
+                    .with_records(Some(batch.into()))])]);
+        let r = self.send(9, &request)?;
+        let p = r
+            .responses
+            .first()
+            .and_then(|t| t.partition_responses.first())
+            .ok_or_else(|| invalid("Produce answered no partition"))?;
+        Ok((p.error_code, p.base_offset))
+    }
+
+    /// Fetch v11 (by name, no session, no wait) of `topic-partition` from `offset`, up to
+    /// 1 MiB; batches are CRC-checked and decoded.
+    pub fn fetch_records(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) -> io::Result<FetchedRecords> {
+        use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+        use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
+        use rafka_core::record::{decode_records, RecordBatch};
+        let request = FetchRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_max_wait_ms(0)
+            .with_min_bytes(1)
+            .with_max_bytes(50 << 20)
+            .with_session_epoch(-1)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partitions(vec![FetchPartition::default()
+                    .with_partition(partition)
+                    .with_fetch_offset(offset)
+                    .with_partition_max_bytes(1 << 20)
+                    .with_current_leader_epoch(-1)
+                    .with_log_start_offset(-1)])]);
+        let r = self.send(11, &request)?;
+        let p = r
+            .responses
+            .first()
+            .and_then(|t| t.partitions.first())
+            .ok_or_else(|| invalid("Fetch answered no partition"))?;
+        let mut records = Vec::new();
+        let mut rest: &[u8] = p.records.as_deref().unwrap_or_default();
+        // A v2 batch: base offset (8), length (4), then `length` bytes; a partial last batch
+        // (the byte limit) is left out, as a consumer would.
+        while rest.len() >= 12 {
+            let length = i32::from_be_bytes(rest[8..12].try_into().expect("4 bytes"));
+            let size =
+                12 + usize::try_from(length).map_err(|_| invalid("negative batch length"))?;
+            if size > rest.len() {
+                break;
+            }
+            let batch = RecordBatch::parse(&rest[..size]).map_err(invalid)?;
+            batch.validate_crc().map_err(invalid)?;
+            for rec in decode_records(&batch).map_err(invalid)? {
+                let value = String::from_utf8_lossy(&rec.value.unwrap_or_default()).into_owned();
+                records.push((rec.offset, value));
+            }
+            rest = &rest[size..];
+        }
+        Ok(FetchedRecords {
+            error_code: p.error_code,
+            high_watermark: p.high_watermark,
+            records,
+        })
+    }
+}
+
+/// `n` record values `{tag}-0`, `{tag}-1`, ...
+pub fn tagged_values(tag: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{tag}-{i}")).collect()
+}
+
+/// How long [`produce_until`] retries.
+pub const PRODUCE_RETRY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One connection to the broker on `port` and one [`RawClient::produce_values`]:
+/// (error code, base offset), or `None` when the broker cannot be reached or the connection
+/// drops.
+pub fn produce_once(
+    port: u16,
+    topic: &str,
+    partition: i32,
+    acks: i16,
+    values: &[String],
+) -> Option<(i16, i64)> {
+    let mut c = RawClient::connect(port).ok()?;
+    c.produce_values(topic, partition, acks, values).ok()
+}
+
+/// Produces `values` to `topic-partition` on `broker` with `acks` (a new connection each
+/// time, every 200 ms, for up to [`PRODUCE_RETRY_TIMEOUT`]) until the answer's error code is
+/// `want`; returns that answer's base offset. Panics with the last answer and the broker's
+/// logs otherwise.
+pub fn produce_until(
+    broker: &crate::BrokerProcess,
+    topic: &str,
+    partition: i32,
+    acks: i16,
+    values: &[String],
+    want: i16,
+) -> i64 {
+    let mut last = None;
+    crate::poll_until(PRODUCE_RETRY_TIMEOUT, Duration::from_millis(200), || {
+        last = produce_once(broker.port(), topic, partition, acks, values);
+        match last {
+            Some((error, base)) if error == want => Some(base),
+            _ => None,
+        }
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "produce (acks={acks}) to {topic}-{partition} on broker {} never answered error \
+             {want} (last {last:?})\n{}",
+            broker.broker_id(),
+            broker.logs()
+        )
+    })
+}
+
+/// One connection to the broker on `port` and one [`RawClient::fetch_records`]; `None` when
+/// the broker cannot be reached or the connection drops. Panics on an answer that does not
+/// decode (response, batch or CRC).
+pub fn fetch_once(port: u16, topic: &str, partition: i32, offset: i64) -> Option<FetchedRecords> {
+    let mut c = RawClient::connect(port).ok()?;
+    match c.fetch_records(topic, partition, offset) {
+        Ok(fetched) => Some(fetched),
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+            panic!("fetch of {topic}-{partition} from broker port {port}: {e}")
+        }
+        Err(_) => None,
+    }
+}

@@ -438,6 +438,55 @@ pub async fn wait_for_znode_gone(client: &Client, path: &str, timeout: Duration)
     .unwrap_or_else(|| panic!("znode {path} still exists after {timeout:?}"))
 }
 
+/// `/brokers/topics/<topic>/partitions/<partition>/state`, the partition state znode.
+pub fn partition_state_path(topic: &str, partition: i32) -> String {
+    format!("/brokers/topics/{topic}/partitions/{partition}/state")
+}
+
+/// The partition state znode as JSON, with its stat; `None` if it does not exist. Panics if
+/// it is not JSON.
+pub async fn get_partition_state(
+    client: &Client,
+    topic: &str,
+    partition: i32,
+) -> Option<(serde_json::Value, Stat)> {
+    let path = partition_state_path(topic, partition);
+    let (data, stat) = get_znode(client, &path).await?;
+    let state = serde_json::from_slice(&data).unwrap_or_else(|e| {
+        panic!(
+            "znode {path} is not JSON ({e}): {:?}",
+            String::from_utf8_lossy(&data)
+        )
+    });
+    Some((state, stat))
+}
+
+/// The controller's broker id (`/controller`'s `brokerid`), or `None` while there is none.
+pub async fn controller_id(client: &Client) -> Option<i32> {
+    get_znode_json(client, "/controller")
+        .await
+        .and_then(|v| v["brokerid"].as_i64())
+        .and_then(|id| i32::try_from(id).ok())
+}
+
+/// `/controller_epoch`'s value and stat. Panics if it is missing or not a decimal number.
+pub async fn controller_epoch_and_stat(client: &Client) -> (i64, Stat) {
+    let (data, stat) = get_znode(client, "/controller_epoch")
+        .await
+        .expect("/controller_epoch");
+    let text = String::from_utf8_lossy(&data);
+    let epoch = text
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("/controller_epoch {text:?} is not a number: {e}"));
+    (epoch, stat)
+}
+
+/// `/controller_epoch`'s value. Panics if it is missing or not a decimal number.
+pub async fn controller_epoch(client: &Client) -> i64 {
+    controller_epoch_and_stat(client).await.0
+}
+
 /// Writes `/brokers/topics/<topic>` (v3, no topic id) as an admin tool would; the controller
 /// does the rest. `assignment` maps partition ids to replica lists, e.g.
 /// `json!({"0": [1, 2]})`.

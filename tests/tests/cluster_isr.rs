@@ -9,21 +9,18 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::alter_partition_request::{PartitionData, TopicData};
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    AlterPartitionRequest, AlterPartitionResponse, BrokerId, FetchRequest, FetchResponse,
-    ProduceRequest, ProduceResponse, TopicName,
+    AlterPartitionRequest, AlterPartitionResponse, BrokerId, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use rafka_core::record::{build_batch, decode_records, ProducerInfo, RecordBatch, SimpleRecord};
 use rafka_tests::create_topic_assignment;
 use rafka_tests::zookeeper_client::Client;
 use rafka_tests::{
-    get_znode, get_znode_json, poll_until, poll_until_async, wait_for_znode, zk_client,
-    BrokerProcess, EmbeddedZookeeper, RawClient, BROKER_STOP_TIMEOUT,
+    broker_logs, controller_id, fetch_once, get_partition_state, get_znode, poll_until_async,
+    produce_once, produce_until, tagged_values, wait_for_znode, zk_client, BrokerProcess,
+    EmbeddedZookeeper, RawClient, BROKER_STOP_TIMEOUT,
 };
-use serde_json::{json, Value};
+use serde_json::json;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 /// A killed broker is noticed when its session (6 s in the harness) expires.
@@ -57,12 +54,7 @@ fn start_broker(zk: &EmbeddedZookeeper, id: i32, extra: &[(&str, &str)]) -> Brok
 
 /// The partition state znode: (leader, leader epoch, ISR, zk version).
 async fn state(client: &Client, topic: &str, partition: i32) -> Option<(i32, i32, Vec<i32>, i32)> {
-    let (data, stat) = get_znode(
-        client,
-        &format!("/brokers/topics/{topic}/partitions/{partition}/state"),
-    )
-    .await?;
-    let v: Value = serde_json::from_slice(&data).ok()?;
+    let (v, stat) = get_partition_state(client, topic, partition).await?;
     let isr = v["isr"]
         .as_array()?
         .iter()
@@ -91,103 +83,12 @@ async fn wait_state(
     .await;
     match found {
         Some(st) => st,
-        None => {
-            let logs: Vec<String> = brokers
-                .iter()
-                .map(|b| format!("--- broker {} ---\n{}", b.broker_id(), b.logs()))
-                .collect();
-            panic!(
-                "{what}: last state {:?}\n{}",
-                state(client, topic, 0).await,
-                logs.join("\n")
-            )
-        }
+        None => panic!(
+            "{what}: last state {:?}\n{}",
+            state(client, topic, 0).await,
+            broker_logs(brokers)
+        ),
     }
-}
-
-fn records(n: usize, tag: &str) -> Vec<SimpleRecord> {
-    (0..n)
-        .map(|i| {
-            SimpleRecord::new(
-                1_700_000_000_000 + i as i64,
-                Some(format!("k{i}").as_bytes()),
-                Some(format!("{tag}-{i}").as_bytes()),
-            )
-        })
-        .collect()
-}
-
-/// One Produce v9 of `n` records tagged `tag` to partition 0; (error, base offset), `None`
-/// when the broker cannot be reached or the connection drops.
-fn produce_once(port: u16, topic: &str, acks: i16, tag: &str, n: usize) -> Option<(i16, i64)> {
-    let mut c = RawClient::connect(port).ok()?;
-    let batch = build_batch(0, ProducerInfo::NONE, &records(n, tag));
-    let request = ProduceRequest::default()
-        .with_acks(acks)
-        .with_timeout_ms(10_000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(TopicName(s(topic)))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(0)
-                .with_records(Some(batch.into()))])]);
-    let r: ProduceResponse = c.send(9, &request).ok()?;
-    let p = r.responses.first()?.partition_responses.first()?;
-    Some((p.error_code, p.base_offset))
-}
-
-/// Produces until the answer's error is `want` (bounded); returns the base offset.
-fn produce_expect(b: &BrokerProcess, topic: &str, acks: i16, tag: &str, want: i16) -> i64 {
-    let mut last = None;
-    poll_until(TIMEOUT, Duration::from_millis(200), || {
-        last = produce_once(b.port(), topic, acks, tag, 5);
-        match last {
-            Some((e, base)) if e == want => Some(base),
-            _ => None,
-        }
-    })
-    .unwrap_or_else(|| {
-        panic!(
-            "produce acks={acks} to broker {} never answered {want} (last {last:?})\n{}",
-            b.broker_id(),
-            b.logs()
-        )
-    })
-}
-
-/// Fetches partition 0 from offset 0 as a consumer (v11): (error, high watermark, values).
-fn fetch(port: u16, topic: &str) -> Option<(i16, i64, Vec<String>)> {
-    let mut c = RawClient::connect(port).ok()?;
-    let request = FetchRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_max_wait_ms(0)
-        .with_min_bytes(1)
-        .with_max_bytes(50 << 20)
-        .with_session_epoch(-1)
-        .with_topics(vec![FetchTopic::default()
-            .with_topic(TopicName(s(topic)))
-            .with_partitions(vec![FetchPartition::default()
-                .with_partition(0)
-                .with_fetch_offset(0)
-                .with_partition_max_bytes(8 << 20)
-                .with_current_leader_epoch(-1)
-                .with_log_start_offset(-1)])]);
-    let r: FetchResponse = c.send(11, &request).ok()?;
-    let p = r.responses.first()?.partitions.first()?;
-    let mut out = Vec::new();
-    let mut rest: &[u8] = p.records.as_deref().unwrap_or_default();
-    while rest.len() >= 61 {
-        let size = 12 + i32::from_be_bytes(rest[8..12].try_into().unwrap()) as usize;
-        if size > rest.len() {
-            break;
-        }
-        let batch = RecordBatch::parse(&rest[..size]).expect("a v2 batch");
-        batch.validate_crc().expect("CRC of a fetched batch");
-        for r in decode_records(&batch).expect("records") {
-            out.push(String::from_utf8(r.value.unwrap_or_default()).unwrap());
-        }
-        rest = &rest[size..];
-    }
-    Some((p.error_code, p.high_watermark, out))
 }
 
 /// Waits until `follower`'s segment file for `topic-0` equals `leader`'s.
@@ -211,13 +112,6 @@ async fn wait_logs_equal(leader: &BrokerProcess, follower: &BrokerProcess, topic
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-async fn controller_id(client: &Client) -> Option<i32> {
-    get_znode_json(client, "/controller")
-        .await
-        .and_then(|v| v["brokerid"].as_i64())
-        .map(|v| v as i32)
 }
 
 /// Waits for every broker's registration.
@@ -247,7 +141,7 @@ async fn a_restarted_follower_rejoins_the_isr_through_alter_partition() {
     )
     .await;
     assert_eq!((leader, epoch0, isr), (1, 0, vec![1, 2]));
-    produce_expect(&b1, "isr", -1, "before", NONE);
+    produce_until(&b1, "isr", 0, -1, &tagged_values("before", 5), NONE);
 
     b2.signal_kill();
     assert!(b2.wait_exit(Duration::from_secs(10)).is_some());
@@ -267,8 +161,15 @@ async fn a_restarted_follower_rejoins_the_isr_through_alter_partition() {
         "a controller ISR change bumps the epoch"
     );
     // Records the follower misses while it is down.
-    produce_expect(&b1, "isr", -1, "while-down", NONE);
-    produce_expect(&b1, "isr", 1, "while-down-acks1", NONE);
+    produce_until(&b1, "isr", 0, -1, &tagged_values("while-down", 5), NONE);
+    produce_until(
+        &b1,
+        "isr",
+        0,
+        1,
+        &tagged_values("while-down-acks1", 5),
+        NONE,
+    );
 
     b2.restart();
     wait_for_znode(&client, "/brokers/ids/2", FAILOVER_TIMEOUT).await;
@@ -295,7 +196,7 @@ async fn a_restarted_follower_rejoins_the_isr_through_alter_partition() {
     );
     wait_logs_equal(&b1, &b2, "isr").await;
     // acks=all now needs both again and still works.
-    produce_expect(&b1, "isr", -1, "after", NONE);
+    produce_until(&b1, "isr", 0, -1, &tagged_values("after", 5), NONE);
     wait_logs_equal(&b1, &b2, "isr").await;
 }
 
@@ -321,7 +222,7 @@ async fn min_insync_replicas_refuses_acks_all_until_the_isr_is_back() {
         &[&b1, &b2, &b3],
     )
     .await;
-    let base = produce_expect(&b1, "mir", -1, "committed", NONE);
+    let base = produce_until(&b1, "mir", 0, -1, &tagged_values("committed", 5), NONE);
     assert_eq!(base, 0);
 
     for b in [&mut b2, &mut b3] {
@@ -342,20 +243,27 @@ async fn min_insync_replicas_refuses_acks_all_until_the_isr_is_back() {
         &[&b1, &b2, &b3],
     )
     .await;
-    produce_expect(&b1, "mir", -1, "refused", NOT_ENOUGH_REPLICAS);
-    let acks1 = produce_expect(&b1, "mir", 1, "acks1", NONE);
+    produce_until(
+        &b1,
+        "mir",
+        0,
+        -1,
+        &tagged_values("refused", 5),
+        NOT_ENOUGH_REPLICAS,
+    );
+    let acks1 = produce_until(&b1, "mir", 0, 1, &tagged_values("acks1", 5), NONE);
     assert_eq!(acks1, 5, "the refused acks=all batch was not written");
-    let (error, hw, values) = fetch(b1.port(), "mir").expect("fetch answered");
-    assert_eq!(error, NONE);
+    let fetched = fetch_once(b1.port(), "mir", 0, 0).expect("fetch answered");
+    assert_eq!(fetched.error_code, NONE);
     assert_eq!(
-        hw, 10,
+        fetched.high_watermark, 10,
         "with the ISR at the leader alone everything is committed"
     );
     let expected: Vec<String> = (0..5)
         .map(|i| format!("committed-{i}"))
         .chain((0..5).map(|i| format!("acks1-{i}")))
         .collect();
-    assert_eq!(values, expected);
+    assert_eq!(fetched.values(), expected);
 
     b2.restart();
     b3.restart();
@@ -369,7 +277,10 @@ async fn min_insync_replicas_refuses_acks_all_until_the_isr_is_back() {
         &[&b1, &b2, &b3],
     )
     .await;
-    assert_eq!(produce_expect(&b1, "mir", -1, "again", NONE), 10);
+    assert_eq!(
+        produce_until(&b1, "mir", 0, -1, &tagged_values("again", 5), NONE),
+        10
+    );
     wait_logs_equal(&b1, &b2, "mir").await;
     wait_logs_equal(&b1, &b3, "mir").await;
 }
@@ -407,7 +318,7 @@ async fn controlled_shutdown_moves_leadership_before_the_leader_exits() {
         loop {
             let leader = state(&client, "cs", 0).await.map_or(-1, |st| st.0);
             let port = ports.iter().find(|(id, _)| *id == leader).map(|(_, p)| *p);
-            let answer = port.and_then(|p| produce_once(p, "cs", -1, &tag, 1));
+            let answer = port.and_then(|p| produce_once(p, "cs", 0, -1, &tagged_values(&tag, 1)));
             match answer {
                 Some((NONE, _)) => {
                     acked.push(format!("{tag}-0"));
@@ -448,8 +359,9 @@ async fn controlled_shutdown_moves_leadership_before_the_leader_exits() {
         .expect("shutdown completed");
     assert!(succeeded < completed);
 
-    let (error, _, values) = fetch(b2.port(), "cs").expect("fetch from the new leader");
-    assert_eq!(error, NONE);
+    let fetched = fetch_once(b2.port(), "cs", 0, 0).expect("fetch from the new leader");
+    assert_eq!(fetched.error_code, NONE);
+    let values = fetched.values();
     let got: BTreeSet<&String> = values.iter().collect();
     for tag in &acked {
         assert!(

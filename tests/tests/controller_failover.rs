@@ -7,20 +7,15 @@
 
 use std::time::Duration;
 
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{
-    BrokerId, FetchRequest, FetchResponse, MetadataRequest, MetadataResponse, ProduceRequest,
-    ProduceResponse, TopicName,
-};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use rafka_core::record::{build_batch, decode_records, ProducerInfo, RecordBatch, SimpleRecord};
 use rafka_tests::create_topic_assignment;
 use rafka_tests::zookeeper_client::{Client, Stat};
 use rafka_tests::{
-    get_znode, get_znode_json, kcat_partitions, kcat_wait_for_brokers, poll_until,
-    poll_until_async, wait_for_znode, wait_for_znode_gone, zk_client, BrokerProcess,
+    controller_epoch, controller_id, fetch_once, get_partition_state, get_znode, kcat_partitions,
+    kcat_wait_for_brokers, partition_state_path, poll_until, poll_until_async, produce_once,
+    produce_until, tagged_values, wait_for_znode, wait_for_znode_gone, zk_client, BrokerProcess,
     EmbeddedZookeeper, KcatPartition, RawClient, BROKER_STOP_TIMEOUT,
 };
 use serde_json::{json, Value};
@@ -46,29 +41,11 @@ fn start_broker(zk: &EmbeddedZookeeper, id: i32) -> BrokerProcess {
         .start()
 }
 
-fn state_path(topic: &str, partition: i32) -> String {
-    format!("/brokers/topics/{topic}/partitions/{partition}/state")
-}
-
 /// The state znode's JSON and stat.
 async fn state(client: &Client, topic: &str, partition: i32) -> (Value, Stat) {
-    let (data, stat) = get_znode(client, &state_path(topic, partition))
+    get_partition_state(client, topic, partition)
         .await
-        .unwrap_or_else(|| panic!("no state for {topic}-{partition}"));
-    (serde_json::from_slice(&data).expect("state JSON"), stat)
-}
-
-async fn controller_id(client: &Client) -> Option<i64> {
-    get_znode_json(client, "/controller")
-        .await
-        .and_then(|v| v["brokerid"].as_i64())
-}
-
-async fn controller_epoch(client: &Client) -> i64 {
-    let (data, _) = get_znode(client, "/controller_epoch")
-        .await
-        .expect("/controller_epoch");
-    String::from_utf8(data).unwrap().trim().parse().unwrap()
+        .unwrap_or_else(|| panic!("no state for {topic}-{partition}"))
 }
 
 /// One partition as Metadata v9 reports it.
@@ -143,92 +120,6 @@ fn wait_metadata(
     })
 }
 
-fn records(n: usize, tag: &str) -> Vec<SimpleRecord> {
-    (0..n)
-        .map(|i| {
-            SimpleRecord::new(
-                1_700_000_000_000 + i as i64,
-                Some(format!("k{i}").as_bytes()),
-                Some(format!("{tag}-{i}").as_bytes()),
-            )
-        })
-        .collect()
-}
-
-/// Produces one batch of `values` (acks=1, v9) to the broker on `port`; (error, base offset).
-fn produce_once(port: u16, topic: &str, partition: i32, tag: &str, n: usize) -> Option<(i16, i64)> {
-    let mut c = RawClient::connect(port).ok()?;
-    let batch = build_batch(0, ProducerInfo::NONE, &records(n, tag));
-    let request = ProduceRequest::default()
-        .with_acks(1)
-        .with_timeout_ms(10_000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(TopicName(s(topic)))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(partition)
-                .with_records(Some(batch.into()))])]);
-    let r: ProduceResponse = c.send(9, &request).ok()?;
-    let p = r.responses.first()?.partition_responses.first()?;
-    Some((p.error_code, p.base_offset))
-}
-
-/// Produces `n` records tagged `tag`, retrying (bounded) while the broker is not yet the
-/// leader or not reachable; returns the base offset.
-fn produce(b: &BrokerProcess, topic: &str, partition: i32, tag: &str, n: usize) -> i64 {
-    let mut last = None;
-    let base = poll_until(TIMEOUT, Duration::from_millis(200), || {
-        last = produce_once(b.port(), topic, partition, tag, n);
-        match last {
-            Some((NONE, base)) => Some(base),
-            _ => None,
-        }
-    });
-    base.unwrap_or_else(|| {
-        panic!(
-            "produce to {topic}-{partition} on broker {} never succeeded (last {last:?})\n{}",
-            b.broker_id(),
-            b.logs()
-        )
-    })
-}
-
-/// Fetches `topic-partition` from offset 0 (v11, by name): (error, [(offset, value)]).
-fn fetch(port: u16, topic: &str, partition: i32) -> Option<(i16, Vec<(i64, String)>)> {
-    let mut c = RawClient::connect(port).ok()?;
-    let request = FetchRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_max_wait_ms(0)
-        .with_min_bytes(1)
-        .with_max_bytes(50 << 20)
-        .with_session_epoch(-1)
-        .with_topics(vec![FetchTopic::default()
-            .with_topic(TopicName(s(topic)))
-            .with_partitions(vec![FetchPartition::default()
-                .with_partition(partition)
-                .with_fetch_offset(0)
-                .with_partition_max_bytes(1 << 20)
-                .with_current_leader_epoch(-1)
-                .with_log_start_offset(-1)])]);
-    let r: FetchResponse = c.send(11, &request).ok()?;
-    let p = r.responses.first()?.partitions.first()?;
-    let mut out = Vec::new();
-    let mut rest: &[u8] = p.records.as_deref().unwrap_or_default();
-    while rest.len() >= 61 {
-        let size = 12 + i32::from_be_bytes(rest[8..12].try_into().unwrap()) as usize;
-        if size > rest.len() {
-            break;
-        }
-        let batch = RecordBatch::parse(&rest[..size]).expect("a v2 batch");
-        batch.validate_crc().expect("CRC of a fetched batch");
-        for r in decode_records(&batch).expect("records") {
-            let value = String::from_utf8(r.value.unwrap_or_default()).unwrap();
-            out.push((r.offset, value));
-        }
-        rest = &rest[size..];
-    }
-    Some((p.error_code, out))
-}
-
 fn expected_values(batches: &[(&str, usize)]) -> Vec<(i64, String)> {
     let mut offset = 0;
     let mut out = Vec::new();
@@ -261,7 +152,17 @@ async fn restart_single_broker(kill: bool) {
     create_topic_assignment(&client, "t", json!({"0": [1], "1": [1]})).await;
     wait_ready(&client, &b, "t", 2).await;
     for p in 0..2 {
-        assert_eq!(produce(&b, "t", p, &format!("before{p}"), 3), 0);
+        assert_eq!(
+            produce_until(
+                &b,
+                "t",
+                p,
+                1,
+                &tagged_values(&format!("before{p}"), 3),
+                NONE
+            ),
+            0
+        );
     }
     let states_before = [state(&client, "t", 0).await, state(&client, "t", 1).await];
 
@@ -285,14 +186,14 @@ async fn restart_single_broker(kill: bool) {
     // broker leads both partitions again, with the records it had.
     for p in 0..2 {
         assert_eq!(
-            produce(&b, "t", p, &format!("after{p}"), 2),
+            produce_until(&b, "t", p, 1, &tagged_values(&format!("after{p}"), 2), NONE),
             3,
             "new records follow the old ones"
         );
-        let (error, got) = fetch(b.port(), "t", p).expect("fetch answered");
-        assert_eq!(error, NONE);
+        let fetched = fetch_once(b.port(), "t", p, 0).expect("fetch answered");
+        assert_eq!(fetched.error_code, NONE);
         assert_eq!(
-            got,
+            fetched.records,
             expected_values(&[(&format!("before{p}"), 3), (&format!("after{p}"), 2)])
         );
     }
@@ -336,7 +237,7 @@ async fn two_brokers(
             b.logs()
         );
     }
-    let controller = controller_id(client).await.expect("a controller") as i32;
+    let controller = controller_id(client).await.expect("a controller");
     (b1, b2, controller)
 }
 
@@ -368,7 +269,10 @@ async fn a_dead_leader_is_replaced_from_the_isr() {
     );
     assert_eq!(s0["isr"], json!([v, c]));
     assert_eq!(s1["isr"], json!([c, v]));
-    assert_eq!(produce(&victim, "rf2", 0, "p0", 2), 0);
+    assert_eq!(
+        produce_until(&victim, "rf2", 0, 1, &tagged_values("p0", 2), NONE),
+        0
+    );
     let epoch = controller_epoch(&client).await;
 
     victim.signal_kill();
@@ -419,7 +323,7 @@ async fn a_dead_leader_is_replaced_from_the_isr() {
     }
     // The new leader of partition 0 takes writes (its offsets depend on replication, which
     // this test does not cover).
-    produce(&ctrl, "rf2", 0, "p0-new", 2);
+    produce_until(&ctrl, "rf2", 0, 1, &tagged_values("p0-new", 2), NONE);
 
     // The victim comes back: it learns both partitions as a follower (LeaderAndIsr) and the
     // cluster metadata (UpdateMetadata); the leadership and ISR stay as they are.
@@ -451,7 +355,7 @@ async fn a_dead_leader_is_replaced_from_the_isr() {
         assert!(line.contains("leader_epoch=1 "), "{line}");
         assert!(line.contains("is_leader=false"), "{line}");
         assert_eq!(
-            produce_once(victim.port(), "rf2", p, "x", 1).map(|r| r.0),
+            produce_once(victim.port(), "rf2", p, 1, &tagged_values("x", 1)).map(|r| r.0),
             Some(NOT_LEADER_OR_FOLLOWER),
             "a follower refuses produce"
         );
@@ -487,20 +391,28 @@ async fn a_new_controller_keeps_the_survivors_leadership() {
     create_topic_assignment(&client, "pair", json!({"0": [o, sv], "1": [sv, o]})).await;
     wait_ready(&client, &survivor, "solo", 2).await;
     wait_ready(&client, &survivor, "pair", 2).await;
-    assert_eq!(produce(&survivor, "solo", 1, "solo1", 3), 0);
-    assert_eq!(produce(&old, "solo", 0, "solo0", 1), 0);
+    assert_eq!(
+        produce_until(&survivor, "solo", 1, 1, &tagged_values("solo1", 3), NONE),
+        0
+    );
+    assert_eq!(
+        produce_until(&old, "solo", 0, 1, &tagged_values("solo0", 1), NONE),
+        0
+    );
     let solo0 = state(&client, "solo", 0).await;
-    let solo1 = get_znode(&client, &state_path("solo", 1)).await.unwrap();
+    let solo1 = get_znode(&client, &partition_state_path("solo", 1))
+        .await
+        .unwrap();
     let pair1 = state(&client, "pair", 1).await;
     let epoch = controller_epoch(&client).await;
 
     old.signal_kill();
     assert!(old.wait_exit(Duration::from_secs(10)).is_some());
     let new_controller = poll_until_async(FAILOVER_TIMEOUT, Duration::from_millis(200), || async {
-        controller_id(&client).await.filter(|id| *id == sv as i64)
+        controller_id(&client).await.filter(|id| *id == sv)
     })
     .await;
-    assert_eq!(new_controller, Some(sv as i64), "{}", survivor.logs());
+    assert_eq!(new_controller, Some(sv), "{}", survivor.logs());
     let new_epoch = controller_epoch(&client).await;
     assert_eq!(new_epoch, epoch + 1);
 
@@ -528,7 +440,9 @@ async fn a_new_controller_keeps_the_survivors_leadership() {
     );
     assert_eq!(p1_stat.version, pair1.1.version + 1);
     // solo-1 (the survivor's only replica) is untouched: same bytes, same version.
-    let solo1_now = get_znode(&client, &state_path("solo", 1)).await.unwrap();
+    let solo1_now = get_znode(&client, &partition_state_path("solo", 1))
+        .await
+        .unwrap();
     assert_eq!(solo1_now.0, solo1.0);
     assert_eq!(solo1_now.1.version, solo1.1.version);
     // solo-0 has no live replica: offline, its last ISR member kept so it can come back.
@@ -549,12 +463,24 @@ async fn a_new_controller_keeps_the_survivors_leadership() {
     );
 
     // The survivor keeps serving what it led, and now pair-0 too.
-    assert_eq!(produce(&survivor, "solo", 1, "more", 1), 3);
-    let (error, got) = fetch(survivor.port(), "solo", 1).expect("fetch answered");
-    assert_eq!(error, NONE);
-    assert_eq!(got, expected_values(&[("solo1", 3), ("more", 1)]));
-    assert_eq!(produce(&survivor, "pair", 1, "pair1", 1), 0);
-    assert_eq!(produce(&survivor, "pair", 0, "pair0", 1), 0);
+    assert_eq!(
+        produce_until(&survivor, "solo", 1, 1, &tagged_values("more", 1), NONE),
+        3
+    );
+    let fetched = fetch_once(survivor.port(), "solo", 1, 0).expect("fetch answered");
+    assert_eq!(fetched.error_code, NONE);
+    assert_eq!(
+        fetched.records,
+        expected_values(&[("solo1", 3), ("more", 1)])
+    );
+    assert_eq!(
+        produce_until(&survivor, "pair", 1, 1, &tagged_values("pair1", 1), NONE),
+        0
+    );
+    assert_eq!(
+        produce_until(&survivor, "pair", 0, 1, &tagged_values("pair0", 1), NONE),
+        0
+    );
 
     // The old controller returns: solo-0's last ISR member leads it again (epoch + 1).
     wait_for_znode_gone(&client, &format!("/brokers/ids/{o}"), TIMEOUT).await;
@@ -569,10 +495,10 @@ async fn a_new_controller_keeps_the_survivors_leadership() {
     let back_epoch = s0["leader_epoch"].as_i64().unwrap() as i32 + 1;
     assert_eq!((solo[0].error, solo[0].leader_epoch), (NONE, back_epoch));
     assert_eq!(solo[0].isr, vec![o]);
-    let (error, got) = poll_until(TIMEOUT, Duration::from_millis(200), || {
-        fetch(old.port(), "solo", 0).filter(|(e, _)| *e == NONE)
+    let fetched = poll_until(TIMEOUT, Duration::from_millis(200), || {
+        fetch_once(old.port(), "solo", 0, 0).filter(|f| f.error_code == NONE)
     })
     .unwrap_or_else(|| panic!("solo-0 not served after the return\n{}", old.logs()));
-    assert_eq!(error, NONE);
-    assert_eq!(got, expected_values(&[("solo0", 1)]));
+    assert_eq!(fetched.error_code, NONE);
+    assert_eq!(fetched.records, expected_values(&[("solo0", 1)]));
 }

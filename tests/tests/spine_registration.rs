@@ -196,8 +196,14 @@ async fn broker_id_generation_and_meta_properties_reuse() {
     let client = zk_client(&zk.connect_string()).await;
     // First generated id = seqid version 1 + reserved.broker.max.id 1000.
     wait_for_znode(&client, "/brokers/ids/1001", START_TIMEOUT).await;
+    // Like Kafka, the broker checkpoints meta.properties once it is registered: wait for it.
     let meta_path = broker.log_dir().join("meta.properties");
-    let meta = std::fs::read_to_string(&meta_path).expect("meta.properties");
+    let meta = rafka_tests::poll_until(START_TIMEOUT, Duration::from_millis(50), || {
+        std::fs::read_to_string(&meta_path)
+            .ok()
+            .filter(|m| m.lines().any(|l| l.starts_with("broker.id=")))
+    })
+    .expect("meta.properties with a broker.id");
     assert!(meta.lines().any(|l| l == "broker.id=1001"), "{meta}");
 
     // A restart takes the id from meta.properties instead of generating another.

@@ -3,8 +3,9 @@
 //! and `PartitionLeaderElectionAlgorithms.offlinePartitionLeaderElection`) and the removal of
 //! an offline replica from the ISR (the `OfflineReplica` transition of Kafka's
 //! `ReplicaStateMachine`), and the controlled-shutdown election (Kafka's
-//! `Election.leaderForControlledShutdown`), and the preferred-replica election (Kafka's
-//! `Election.leaderForPreferredReplica`). No I/O: the state machines read and write the znodes. Spec:
+//! `Election.leaderForControlledShutdown`), the preferred-replica election (Kafka's
+//! `Election.leaderForPreferredReplica`), and which of those rules an ElectLeaders request
+//! applies ([`ReplicaElection`]). No I/O: the state machines read and write the znodes. Spec:
 //! startup-and-controller.md §4 ("Leader election", "OfflineReplica").
 
 use crate::zk::zk_data::PartitionStateZNode;
@@ -153,6 +154,73 @@ pub fn leader_for_preferred_replica(
         controller_epoch,
         leader_recovery_state: current.leader_recovery_state,
     })
+}
+
+/// The rule of an election asked for through ElectLeaders (the strategies of Kafka's
+/// `onReplicaElection`): PREFERRED is [`leader_for_preferred_replica`]; UNCLEAN is the
+/// offline-partition rule [`leader_for_offline`] with unclean election allowed whatever the
+/// topic's `unclean.leader.election.enable` (`OfflinePartitionLeaderElectionStrategy(allowUnclean
+/// = true)`, the admin client having asked for it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplicaElection {
+    Preferred,
+    Unclean {
+        /// IBP 3.2-IV0+: a leader from outside the ISR is marked RECOVERING.
+        leader_recovery_supported: bool,
+    },
+}
+
+impl ReplicaElection {
+    /// Kafka's `processReplicaLeaderElection` filter: PREFERRED is needed unless the preferred
+    /// replica leads, UNCLEAN unless the leader is online. `leader` is `None` when the
+    /// partition has no state yet (the election then fails on the missing state).
+    pub fn is_needed(
+        self,
+        leader: Option<i32>,
+        assignment: &[i32],
+        is_online: impl Fn(i32) -> bool,
+    ) -> bool {
+        match (self, leader) {
+            (_, None) => true,
+            (ReplicaElection::Preferred, Some(leader)) => assignment.first() != Some(&leader),
+            (ReplicaElection::Unclean { .. }, Some(leader)) => {
+                leader == NO_LEADER || !is_online(leader)
+            }
+        }
+    }
+
+    /// The partition's next state under this rule, or `None` when no replica can lead.
+    pub fn next_state(
+        self,
+        current: &PartitionStateZNode,
+        assignment: &[i32],
+        is_online: impl Fn(i32) -> bool,
+        controller_epoch: i32,
+    ) -> Option<PartitionStateZNode> {
+        match self {
+            ReplicaElection::Preferred => {
+                leader_for_preferred_replica(current, assignment, is_online, controller_epoch)
+            }
+            ReplicaElection::Unclean {
+                leader_recovery_supported,
+            } => leader_for_offline(
+                current,
+                assignment,
+                is_online,
+                true,
+                leader_recovery_supported,
+                controller_epoch,
+            ),
+        }
+    }
+
+    /// Kafka's name for the strategy, as its failure messages print it.
+    pub fn strategy_name(self) -> &'static str {
+        match self {
+            ReplicaElection::Preferred => "PreferredReplicaPartitionLeaderElectionStrategy",
+            ReplicaElection::Unclean { .. } => "OfflinePartitionLeaderElectionStrategy(true)",
+        }
+    }
 }
 
 /// The `OfflineReplica` ISR update for one partition: `None` when `replica` is not in the ISR
@@ -328,6 +396,73 @@ mod tests {
         );
         assert_eq!(
             leader_for_preferred_replica(&current, &[1, 2], live(&[2]), 3),
+            None
+        );
+    }
+
+    #[test]
+    fn elect_leaders_needs_an_election_only_without_the_wanted_leader() {
+        let preferred = ReplicaElection::Preferred;
+        let unclean = ReplicaElection::Unclean {
+            leader_recovery_supported: true,
+        };
+        // PREFERRED: only when someone else (or nobody) leads.
+        assert!(!preferred.is_needed(Some(1), &[1, 2], live(&[1, 2])));
+        assert!(preferred.is_needed(Some(2), &[1, 2], live(&[1, 2])));
+        assert!(preferred.is_needed(Some(NO_LEADER), &[1, 2], live(&[1, 2])));
+        // UNCLEAN: only when the leader is gone, whoever it is.
+        assert!(!unclean.is_needed(Some(2), &[1, 2], live(&[2])));
+        assert!(unclean.is_needed(Some(NO_LEADER), &[1, 2], live(&[1, 2])));
+        assert!(unclean.is_needed(Some(1), &[1, 2], live(&[2])));
+        // No state yet: both try (and fail on the missing state).
+        assert!(preferred.is_needed(None, &[1, 2], live(&[1, 2])));
+        assert!(unclean.is_needed(None, &[1, 2], live(&[1, 2])));
+    }
+
+    #[test]
+    fn an_unclean_election_request_prefers_a_live_isr_member() {
+        let unclean = ReplicaElection::Unclean {
+            leader_recovery_supported: true,
+        };
+        // A live ISR member exists: a clean election, ISR = its live members.
+        let next = unclean
+            .next_state(&state(NO_LEADER, 5, &[1, 3]), &[1, 2, 3], live(&[2, 3]), 4)
+            .expect("a leader");
+        assert_eq!((next.leader, next.leader_epoch), (3, 6));
+        assert_eq!(next.isr, vec![3]);
+        assert_eq!(next.leader_recovery_state, LEADER_RECOVERED);
+        assert_eq!(next.controller_epoch, 4);
+    }
+
+    #[test]
+    fn an_unclean_election_request_falls_back_to_any_live_replica() {
+        // The ISR is the dead old leader: the first live assigned replica leads alone, even
+        // though the topic would not allow it automatically.
+        let current = state(NO_LEADER, 2, &[1]);
+        let recovering = ReplicaElection::Unclean {
+            leader_recovery_supported: true,
+        };
+        let next = recovering
+            .next_state(&current, &[1, 3, 2], live(&[2, 3]), 6)
+            .expect("an unclean leader");
+        assert_eq!((next.leader, next.leader_epoch), (3, 3));
+        assert_eq!(next.isr, vec![3]);
+        assert_eq!(next.leader_recovery_state, LEADER_RECOVERING);
+        // Before IBP 3.2 the leader is not marked RECOVERING.
+        let old = ReplicaElection::Unclean {
+            leader_recovery_supported: false,
+        }
+        .next_state(&current, &[1, 3, 2], live(&[2, 3]), 6)
+        .expect("an unclean leader");
+        assert_eq!(old.leader_recovery_state, LEADER_RECOVERED);
+        // No live replica at all: nobody.
+        assert_eq!(
+            recovering.next_state(&current, &[1, 2], live(&[3]), 6),
+            None
+        );
+        // The preferred rule never leaves the ISR.
+        assert_eq!(
+            ReplicaElection::Preferred.next_state(&current, &[3, 1], live(&[2, 3]), 6),
             None
         );
     }

@@ -17,7 +17,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use kafka_protocol::messages::{
-    AlterPartitionRequest, AlterPartitionResponse, ElectLeadersRequest, ElectLeadersResponse,
+    AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse, AlterPartitionRequest,
+    AlterPartitionResponse, ElectLeadersRequest, ElectLeadersResponse,
+    ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -31,6 +33,7 @@ use super::partition_state_machine::{
     self as partition_sm, StateChangeContext, UNCLEAN_LEADER_ELECTION_ENABLE,
 };
 use super::preferred_election::{RebalanceSettings, FIRST_REBALANCE_DELAY};
+use super::reassignment::PartitionReassignment;
 use super::replica_state_machine as replica_sm;
 use super::request_batch::{update_metadata_states, RequestBatch};
 use super::topic_deletion_manager::TopicDeletionManager;
@@ -98,6 +101,19 @@ pub enum ControllerEvent {
         version: i16,
         reply: oneshot::Sender<ElectLeadersResponse>,
     },
+    /// AlterPartitionReassignments from an admin client ([`super::reassignment`]);
+    /// NOT_CONTROLLER unless active.
+    AlterPartitionReassignments {
+        request: AlterPartitionReassignmentsRequest,
+        reply: oneshot::Sender<AlterPartitionReassignmentsResponse>,
+    },
+    /// ListPartitionReassignments from an admin client; NOT_CONTROLLER unless active.
+    ListPartitionReassignments {
+        request: ListPartitionReassignmentsRequest,
+        reply: oneshot::Sender<ListPartitionReassignmentsResponse>,
+    },
+    /// `/admin/reassign_partitions` was created, changed or deleted (legacy reassignment).
+    ZkPartitionReassignment(WatchKind),
 }
 
 /// State held only while this broker is the active controller.
@@ -222,6 +238,12 @@ impl KafkaController {
                 } => {
                     let response = self.on_alter_partition(&request, version).await;
                     let _ = reply.send(response);
+                    // An ISR that now holds a reassignment's targets completes it (Kafka
+                    // checks after answering AlterPartition).
+                    let reassigning = self.partitions_being_reassigned();
+                    if !reassigning.is_empty() {
+                        self.maybe_complete_reassignments(&reassigning).await;
+                    }
                 }
                 ControllerEvent::ControlledShutdown {
                     broker_id,
@@ -232,7 +254,10 @@ impl KafkaController {
                     let _ = reply.send(result);
                 }
                 ControllerEvent::AutoPreferredReplicaLeaderElection => {
-                    self.on_auto_rebalance().await;
+                    // Kafka skips the check while partitions are being reassigned.
+                    if self.partitions_being_reassigned().is_empty() {
+                        self.on_auto_rebalance().await;
+                    }
                     self.next_rebalance = match (&self.active, self.rebalance) {
                         (Some(_), Some(r)) => Some(Instant::now() + r.interval),
                         _ => None,
@@ -246,11 +271,21 @@ impl KafkaController {
                     let response = self.on_elect_leaders(&request, version).await;
                     let _ = reply.send(response);
                 }
+                ControllerEvent::AlterPartitionReassignments { request, reply } => {
+                    let response = self.on_alter_partition_reassignments(&request).await;
+                    let _ = reply.send(response);
+                }
+                ControllerEvent::ListPartitionReassignments { request, reply } => {
+                    let _ = reply.send(self.on_list_partition_reassignments(&request));
+                }
+                ControllerEvent::ZkPartitionReassignment(kind) => {
+                    self.on_zk_reassignment_event(kind).await
+                }
             }
         }
     }
 
-    fn is_active(&self) -> bool {
+    pub(super) fn is_active(&self) -> bool {
         self.active.is_some()
     }
 
@@ -404,6 +439,10 @@ impl KafkaController {
             }
         }
         self.start_state_machines().await?;
+        // Kafka's `initializePartitionReassignments`: the legacy znode's requests first
+        // (they supplant API reassignments of the same partitions), then the others.
+        let from_zk = self.process_zk_partition_reassignment().await?;
+        self.resume_reassignments(None, &from_zk).await?;
         self.resume_deletions().await?;
         if let Some(active) = &self.active {
             info!(
@@ -528,6 +567,10 @@ impl KafkaController {
             let started: BTreeSet<i32> = changes.new.union(&changes.bounced).copied().collect();
             if !started.is_empty() {
                 self.on_broker_startup(&started).await?;
+                // Reassignments waiting for a started broker go on (Kafka's
+                // `maybeResumeReassignments` in `onBrokerStartup`).
+                self.resume_reassignments(Some(&started), &BTreeSet::new())
+                    .await?;
             }
             // A broker that (re)joined may hold replicas of topics being deleted (Kafka's
             // `resumeDeletionForTopics` in `onBrokerStartup`).
@@ -675,7 +718,7 @@ impl KafkaController {
 
     /// Election settings from the broker's current config: `unclean.leader.election.enable`
     /// (topics may override it) and whether the IBP knows leader recovery (3.2-IV0+).
-    async fn election_settings(&self) -> ElectionSettings {
+    pub(super) async fn election_settings(&self) -> ElectionSettings {
         match self.majordomo.effective_config().await {
             Ok(config) => ElectionSettings {
                 unclean_default: config
@@ -754,19 +797,23 @@ struct BrokerChanges {
 
 /// See [`KafkaController::election_settings`].
 #[derive(Clone, Copy, Debug, Default)]
-struct ElectionSettings {
-    unclean_default: bool,
-    leader_recovery_supported: bool,
+pub(super) struct ElectionSettings {
+    pub(super) unclean_default: bool,
+    pub(super) leader_recovery_supported: bool,
 }
 
 /// One topic as the controller knows it: id, assignment and the partitions' leadership.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ControllerTopic {
     pub topic_id: Uuid,
-    /// Partition → replicas (preference order).
+    /// Partition → replicas (preference order); while a partition is reassigned, its full
+    /// replica set (target and original replicas).
     pub assignment: BTreeMap<i32, Vec<i32>>,
     /// Partition → state znode contents and its data version (the partition's `zkVersion`).
     pub states: BTreeMap<i32, (PartitionStateZNode, i32)>,
+    /// Partitions being reassigned → the replicas added and removed (Kafka's
+    /// `partitionsBeingReassigned`, persisted as the assignment's adding/removing lists).
+    pub reassignments: BTreeMap<i32, PartitionReassignment>,
 }
 
 impl KafkaController {
@@ -858,10 +905,19 @@ impl KafkaController {
                 states.insert(p, (state, stat.version));
             }
         }
+        let mut reassignments: BTreeMap<i32, PartitionReassignment> = BTreeMap::new();
+        for (p, adding) in &assignment.adding_replicas {
+            reassignments.entry(*p).or_default().adding = adding.clone();
+        }
+        for (p, removing) in &assignment.removing_replicas {
+            reassignments.entry(*p).or_default().removing = removing.clone();
+        }
+        reassignments.retain(|p, _| assignment.partitions.contains_key(p));
         Ok(Some(ControllerTopic {
             topic_id,
             assignment: assignment.partitions,
             states,
+            reassignments,
         }))
     }
 
@@ -1156,7 +1212,7 @@ impl KafkaController {
     /// to the replicas' brokers (answers come back as events), and for finished topics the
     /// removal of `/brokers/topics/<t>` (recursively), `/config/topics/<t>` and
     /// `/admin/delete_topics/<t>`.
-    async fn resume_deletions(&mut self) -> Result<(), KafkaZkError> {
+    pub(super) async fn resume_deletions(&mut self) -> Result<(), KafkaZkError> {
         let Some(active) = &mut self.active else {
             return Ok(());
         };

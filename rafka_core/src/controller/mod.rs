@@ -8,6 +8,7 @@ pub mod isr_change;
 pub mod kafka_controller;
 pub mod partition_state_machine;
 pub mod preferred_election;
+pub mod reassignment;
 pub mod replica_state_machine;
 pub mod request_batch;
 pub mod topic_deletion_manager;

@@ -46,7 +46,27 @@ pub struct StateChangeContext<'a> {
     pub leader_recovery_supported: bool,
 }
 
-impl StateChangeContext<'_> {
+impl<'a> StateChangeContext<'a> {
+    /// A context for state changes that never elect an unclean leader (reassignment steps,
+    /// ISR updates).
+    pub fn clean(
+        zk: &'a KafkaZkClient,
+        controller_epoch: i32,
+        epoch_zk_version: i32,
+        live: &'a BTreeMap<i32, LiveBroker>,
+        deleting: &'a BTreeSet<String>,
+    ) -> StateChangeContext<'a> {
+        StateChangeContext {
+            zk,
+            controller_epoch,
+            epoch_zk_version,
+            live,
+            deleting,
+            unclean_default: false,
+            leader_recovery_supported: false,
+        }
+    }
+
     /// Kafka's `isReplicaOnline` (no offline log dirs are tracked).
     pub fn is_live(&self, broker: i32) -> bool {
         self.live.contains_key(&broker)

@@ -1,12 +1,14 @@
-//! Preferred replica leader election in the ZooKeeper-mode controller: moving leadership
-//! back to each partition's preferred replica (the first of its assignment) with the rule of
-//! [`super::election::leader_for_preferred_replica`], either on request (ElectLeaders, Kafka's
-//! `processReplicaLeaderElection`) or automatically (Kafka's
-//! `checkAndTriggerAutoLeaderRebalance`, run on the controller's own timer every
-//! `leader.imbalance.check.interval.seconds` when `auto.leader.rebalance.enable`). Each
-//! election re-reads the state znode, writes it with the `/controller_epoch`-fenced
-//! conditional update, and sends LeaderAndIsr to the live replicas and UpdateMetadata to
-//! every live broker as one [`RequestBatch`].
+//! Leader elections the controller runs on request or on its own timer, outside broker
+//! failures: preferred replica elections (moving leadership back to each partition's first
+//! assigned replica) through ElectLeaders and the automatic leader rebalance (Kafka's
+//! `checkAndTriggerAutoLeaderRebalance`, run every `leader.imbalance.check.interval.seconds`
+//! when `auto.leader.rebalance.enable`), and unclean elections through ElectLeaders (an
+//! offline partition gets a leader from outside its ISR when no ISR member is live). Both
+//! follow Kafka's `processReplicaLeaderElection` / `onReplicaElection` with the rules of
+//! [`super::election::ReplicaElection`]: each election re-reads the state znode, writes it with
+//! the `/controller_epoch`-fenced conditional update (retried on BADVERSION), and sends
+//! LeaderAndIsr to the online replicas and UpdateMetadata to every live broker as one
+//! [`RequestBatch`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -17,7 +19,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 use tracing::{info, warn};
 
-use super::election::leader_for_preferred_replica;
+use super::election::ReplicaElection;
 use super::kafka_controller::{ControllerTopic, KafkaController};
 use super::partition_state_machine::{set_state, StateChangeContext, MAX_UPDATE_ATTEMPTS};
 use super::request_batch::{PartitionKey, RequestBatch};
@@ -28,6 +30,9 @@ pub const ELECTION_TYPE_PREFERRED: i8 = 0;
 
 /// ElectLeaders `election_type` UNCLEAN.
 pub const ELECTION_TYPE_UNCLEAN: i8 = 1;
+
+/// Kafka's message for ELECTION_NOT_NEEDED (`Errors.ELECTION_NOT_NEEDED.message()`).
+pub const ELECTION_NOT_NEEDED_MESSAGE: &str = "Leader election not needed for topic partition.";
 
 /// Kafka schedules the first imbalance check 5 seconds after failover.
 pub const FIRST_REBALANCE_DELAY: Duration = Duration::from_secs(5);
@@ -96,14 +101,40 @@ pub fn rebalance_candidates(
     candidates
 }
 
+/// Per partition, the elected leader or the error code an ElectLeaders request answers.
+pub type ElectionResults = BTreeMap<PartitionKey, Result<i32, i16>>;
+
+/// The error of a partition no replica can lead under `election` (Kafka maps its
+/// `StateChangeFailedException` to these).
+pub fn not_available_code(election: ReplicaElection) -> i16 {
+    match election {
+        ReplicaElection::Preferred => ResponseError::PreferredLeaderNotAvailable.code(),
+        ReplicaElection::Unclean { .. } => ResponseError::EligibleLeadersNotAvailable.code(),
+    }
+}
+
 impl KafkaController {
-    /// Kafka's `onReplicaElection` with the preferred-replica strategy: per partition the
-    /// new leader, or PREFERRED_LEADER_NOT_AVAILABLE when the preferred replica cannot lead.
+    /// Kafka's `onReplicaElection` with the preferred-replica strategy.
     pub(super) async fn elect_preferred_leaders(
         &mut self,
         partitions: Vec<PartitionKey>,
         why: &str,
-    ) -> Result<BTreeMap<PartitionKey, Result<i32, i16>>, KafkaZkError> {
+    ) -> Result<ElectionResults, KafkaZkError> {
+        self.elect_replica_leaders(partitions, ReplicaElection::Preferred, why)
+            .await
+    }
+
+    /// Kafka's `onReplicaElection`: per partition the new leader, or
+    /// [`not_available_code`] when no replica can lead under `election` (or the state znode
+    /// is missing, undecodable or newer than this controller). A replica is online when its
+    /// broker is live and not in a controlled shutdown (Kafka's `isReplicaOnline`). Fails
+    /// (ControllerMoved included) only on a ZooKeeper error, before sending anything.
+    pub(super) async fn elect_replica_leaders(
+        &mut self,
+        partitions: Vec<PartitionKey>,
+        election: ReplicaElection,
+        why: &str,
+    ) -> Result<ElectionResults, KafkaZkError> {
         let mut results = BTreeMap::new();
         let Some(active) = &mut self.active else {
             return Err(KafkaZkError::ControllerMoved("not the controller".into()));
@@ -116,10 +147,17 @@ impl KafkaController {
             live: &active.live_brokers,
             deleting: &deleting,
             unclean_default: false,
-            leader_recovery_supported: false,
+            leader_recovery_supported: matches!(
+                election,
+                ReplicaElection::Unclean {
+                    leader_recovery_supported: true
+                }
+            ),
         };
+        let shutting_down = &active.shutting_down;
+        let is_online = |r: i32| ctx.is_live(r) && !shutting_down.contains(&r);
         let topics = &mut active.topics;
-        let not_available = ResponseError::PreferredLeaderNotAvailable.code();
+        let not_available = not_available_code(election);
         let mut batch = RequestBatch::default();
         let mut remaining = partitions;
         for _ in 0..MAX_UPDATE_ATTEMPTS {
@@ -136,25 +174,22 @@ impl KafkaController {
                     results.insert((topic, p), Err(not_available));
                     continue;
                 };
-                let Some((current, version)) = ctx
-                    .read_state(&topic, p, "elect the preferred leader")
-                    .await?
+                let Some((current, version)) = ctx.read_state(&topic, p, "elect a leader").await?
                 else {
                     results.insert((topic, p), Err(not_available));
                     continue;
                 };
-                let Some(next) = leader_for_preferred_replica(
-                    &current,
-                    &assignment,
-                    |r| ctx.is_live(r),
-                    ctx.controller_epoch,
-                ) else {
+                let Some(next) =
+                    election.next_state(&current, &assignment, is_online, ctx.controller_epoch)
+                else {
                     warn!(
                         %topic,
                         partition = p,
                         ?assignment,
                         isr = ?current.isr,
-                        "preferred replica is not live or not in sync: no election"
+                        live_brokers = ?ctx.live.keys().collect::<Vec<_>>(),
+                        strategy = election.strategy_name(),
+                        "no replica can lead under the requested election: no election"
                     );
                     set_state(topics, &topic, p, current, version);
                     results.insert((topic, p), Err(not_available));
@@ -166,22 +201,38 @@ impl KafkaController {
                     .await?
                 {
                     Some(new_version) => {
-                        info!(
-                            %topic,
-                            partition = p,
-                            leader = next.leader,
-                            leader_epoch = next.leader_epoch,
-                            isr = ?next.isr,
-                            zk_version = new_version,
-                            trigger = why,
-                            "preferred replica elected leader"
-                        );
+                        let unclean = !current.isr.contains(&next.leader);
+                        if unclean {
+                            warn!(
+                                %topic,
+                                partition = p,
+                                leader = next.leader,
+                                leader_epoch = next.leader_epoch,
+                                previous_isr = ?current.isr,
+                                leader_recovery_state = next.leader_recovery_state,
+                                zk_version = new_version,
+                                trigger = why,
+                                "unclean leader election: a replica outside the ISR leads"
+                            );
+                        } else {
+                            info!(
+                                %topic,
+                                partition = p,
+                                leader = next.leader,
+                                leader_epoch = next.leader_epoch,
+                                isr = ?next.isr,
+                                zk_version = new_version,
+                                strategy = election.strategy_name(),
+                                trigger = why,
+                                "leader elected"
+                            );
+                        }
                         let leader = next.leader;
                         set_state(topics, &topic, p, next, new_version);
                         let recipients: Vec<i32> = assignment
                             .iter()
                             .copied()
-                            .filter(|r| ctx.is_live(*r))
+                            .filter(|r| is_online(*r))
                             .collect();
                         batch.add_leader_and_isr(recipients, topics, &topic, p, false, ctx.live);
                         results.insert((topic, p), Ok(leader));
@@ -192,7 +243,7 @@ impl KafkaController {
             remaining = retry;
         }
         for key in remaining {
-            warn!(topic = %key.0, partition = key.1, "gave up the preferred election: the state znode kept changing");
+            warn!(topic = %key.0, partition = key.1, "gave up the election: the state znode kept changing");
             results.insert(key, Err(ResponseError::UnknownServerError.code()));
         }
         if let Some(channel) = &active.channel {
@@ -232,8 +283,10 @@ impl KafkaController {
 
     /// Kafka's `processReplicaLeaderElection` for ElectLeaders: NOT_CONTROLLER unless active;
     /// unknown partitions UNKNOWN_TOPIC_OR_PARTITION, topics being deleted
-    /// INVALID_TOPIC_EXCEPTION, partitions already led by their preferred replica
-    /// ELECTION_NOT_NEEDED; null topics mean every partition.
+    /// INVALID_TOPIC_EXCEPTION, partitions that need no election (PREFERRED: led by their
+    /// preferred replica; UNCLEAN: led by an online broker) ELECTION_NOT_NEEDED, an unknown
+    /// election type INVALID_REQUEST; null topics mean every partition. The others get the
+    /// requested election (v0 is always PREFERRED).
     pub(super) async fn on_elect_leaders(
         &mut self,
         request: &ElectLeadersRequest,
@@ -256,7 +309,7 @@ impl KafkaController {
             (None, None) => Vec::new(),
         };
         let mut results: BTreeMap<PartitionKey, (i16, Option<String>)> = BTreeMap::new();
-        let Some(active) = &self.active else {
+        if self.active.is_none() {
             for key in requested {
                 results.insert(key, (ResponseError::NotController.code(), None));
             }
@@ -266,13 +319,25 @@ impl KafkaController {
                 0
             };
             return election_response(results, top, version);
-        };
+        }
         let election_type = if version == 0 {
             ELECTION_TYPE_PREFERRED
         } else {
             request.election_type
         };
+        let election = match election_type {
+            ELECTION_TYPE_PREFERRED => Some(ReplicaElection::Preferred),
+            ELECTION_TYPE_UNCLEAN => Some(ReplicaElection::Unclean {
+                leader_recovery_supported: self.election_settings().await.leader_recovery_supported,
+            }),
+            _ => None,
+        };
+        let Some(active) = &self.active else {
+            return election_response(results, ResponseError::NotController.code(), version);
+        };
         let deleting = active.deletion.queued();
+        let is_online =
+            |r: i32| active.live_brokers.contains_key(&r) && !active.shutting_down.contains(&r);
         let mut electable = Vec::new();
         for (topic, p) in requested {
             let Some(t) = active.topics.get(&topic) else {
@@ -305,63 +370,70 @@ impl KafkaController {
                 );
                 continue;
             }
-            if election_type != ELECTION_TYPE_PREFERRED {
-                let message = if election_type == ELECTION_TYPE_UNCLEAN {
-                    "Unclean leader election through ElectLeaders is not supported by this broker"
-                } else {
-                    "Unknown election type"
-                };
+            let Some(election) = election else {
                 results.insert(
                     (topic, p),
-                    (ResponseError::InvalidRequest.code(), Some(message.into())),
+                    (
+                        ResponseError::InvalidRequest.code(),
+                        Some(format!("Unknown election type {election_type}")),
+                    ),
                 );
                 continue;
-            }
+            };
             let leader = t.states.get(&p).map(|(s, _)| s.leader);
-            if leader.is_some() && leader == assignment.first().copied() {
-                results.insert((topic, p), (ResponseError::ElectionNotNeeded.code(), None));
+            if !election.is_needed(leader, assignment, is_online) {
+                results.insert(
+                    (topic, p),
+                    (
+                        ResponseError::ElectionNotNeeded.code(),
+                        Some(ELECTION_NOT_NEEDED_MESSAGE.into()),
+                    ),
+                );
                 continue;
             }
             electable.push((topic, p));
         }
-        if !electable.is_empty() {
-            info!(partitions = ?electable, "preferred replica leader election requested");
-            match self
-                .elect_preferred_leaders(electable.clone(), "ElectLeaders")
-                .await
-            {
-                Ok(elected) => {
-                    for (key, outcome) in elected {
-                        let entry = match outcome {
-                            Ok(_) => (0, None),
-                            Err(code)
-                                if code == ResponseError::PreferredLeaderNotAvailable.code() =>
-                            {
-                                (
-                                    code,
-                                    Some(format!(
-                                        "Failed to elect leader for partition {}-{} under strategy PreferredReplicaPartitionLeaderElectionStrategy",
-                                        key.0, key.1
-                                    )),
-                                )
-                            }
-                            Err(code) => (code, None),
-                        };
-                        results.insert(key, entry);
-                    }
-                }
-                Err(e) => {
-                    let moved = matches!(e, KafkaZkError::ControllerMoved(_));
-                    self.after(Err(e), "elect preferred leaders (ElectLeaders)")
-                        .await;
-                    let code = if moved {
-                        ResponseError::NotController.code()
-                    } else {
-                        ResponseError::UnknownServerError.code()
+        let Some(election) = election.filter(|_| !electable.is_empty()) else {
+            return election_response(results, 0, version);
+        };
+        info!(
+            partitions = ?electable,
+            strategy = election.strategy_name(),
+            "leader election requested through ElectLeaders"
+        );
+        match self
+            .elect_replica_leaders(electable.clone(), election, "ElectLeaders")
+            .await
+        {
+            Ok(elected) => {
+                let not_available = not_available_code(election);
+                for (key, outcome) in elected {
+                    let entry = match outcome {
+                        Ok(_) => (0, None),
+                        Err(code) if code == not_available => (
+                            code,
+                            Some(format!(
+                                "Failed to elect leader for partition {}-{} under strategy {}",
+                                key.0,
+                                key.1,
+                                election.strategy_name()
+                            )),
+                        ),
+                        Err(code) => (code, None),
                     };
-                    for key in electable {
-                        results.insert(key, (code, None));
-                    }
+                    results.insert(key, entry);
+                }
+            }
+            Err(e) => {
+                let moved = matches!(e, KafkaZkError::ControllerMoved(_));
+                self.after(Err(e), "elect leaders (ElectLeaders)").await;
+                let code = if moved {
+                    ResponseError::NotController.code()
+                } else {
+                    ResponseError::UnknownServerError.code()
+                };
+                for key in electable {
+                    results.insert(key, (code, None));
                 }
             }
         }
@@ -427,6 +499,7 @@ mod tests {
                     )
                 })
                 .collect(),
+            reassignments: BTreeMap::new(),
         }
     }
 

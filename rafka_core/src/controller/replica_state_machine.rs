@@ -163,6 +163,7 @@ mod tests {
             topic_id: Uuid::nil(),
             assignment: assignment.iter().cloned().collect(),
             states: BTreeMap::new(),
+            reassignments: BTreeMap::new(),
         };
         let topics = BTreeMap::from([
             ("a".to_string(), topic(&[(0, vec![1, 2]), (1, vec![2])])),

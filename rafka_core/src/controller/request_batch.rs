@@ -55,6 +55,7 @@ impl RequestBatch {
             return;
         };
         let replicas = t.assignment.get(&partition).cloned().unwrap_or_default();
+        let reassignment = t.reassignments.get(&partition).cloned().unwrap_or_default();
         let key = (topic.to_string(), partition);
         for broker in brokers {
             if !live.contains_key(&broker) {
@@ -69,7 +70,9 @@ impl RequestBatch {
                 *zk_version,
                 &replicas,
                 is_new || already_new,
-            );
+            )
+            .with_adding_replicas(reassignment.adding.iter().map(|b| BrokerId(*b)).collect())
+            .with_removing_replicas(reassignment.removing.iter().map(|b| BrokerId(*b)).collect());
             per_broker.insert(key.clone(), (t.topic_id, ps));
         }
         self.add_update_metadata(live.keys().copied(), [key]);
@@ -229,6 +232,7 @@ mod tests {
             topic_id: Uuid::from_u128(7),
             assignment: BTreeMap::from([(0, vec![1, 2]), (1, vec![2, 1]), (2, vec![3])]),
             states: BTreeMap::from([(0, (state(1, 4, &[1, 2]), 9)), (1, (state(2, 0, &[2]), 1))]),
+            reassignments: BTreeMap::new(),
         };
         BTreeMap::from([("t".to_string(), t)])
     }

@@ -100,6 +100,12 @@ impl TopicDeletionManager {
                 work.complete.push(name.clone());
                 continue;
             };
+            // Kafka's "topic reassignment in progress" ineligibility: deletion resumes when
+            // the reassignment completes.
+            if !topic.reassignments.is_empty() {
+                info!(topic = %name, "topic deletion waits for its partition reassignments");
+                continue;
+            }
             let replicas: Vec<Replica> = topic
                 .assignment
                 .iter()
@@ -219,6 +225,7 @@ mod tests {
                 topic_id: Uuid::new_v4(),
                 assignment: [(0, vec![1, 2]), (1, vec![2, 1])].into(),
                 states: BTreeMap::new(),
+                reassignments: BTreeMap::new(),
             },
         )]
         .into()

@@ -391,6 +391,11 @@ impl Majordomo {
                 .send(ControllerEvent::PartitionModifications(topic.to_string()));
         } else if path == data::DELETE_TOPICS_PATH {
             let _ = self.routes.controller.send(ControllerEvent::TopicDeletion);
+        } else if path == data::REASSIGN_PARTITIONS_PATH {
+            let _ = self
+                .routes
+                .controller
+                .send(ControllerEvent::ZkPartitionReassignment(kind));
         } else if path == data::CONFIG_CHANGES_PATH {
             let _ = self.routes.config_manager.send(ConfigManagerEvent::Rescan);
         } else if path == data::FEATURE_PATH {

@@ -62,6 +62,8 @@ pub const SUPPORTED_VERSIONS: &[ApiVersionRange] = &[
     ApiVersionRange::new(ApiKey::DeleteGroups, 0, 2),
     ApiVersionRange::new(ApiKey::ElectLeaders, 0, 2),
     ApiVersionRange::new(ApiKey::IncrementalAlterConfigs, 0, 1),
+    ApiVersionRange::new(ApiKey::AlterPartitionReassignments, 0, 0),
+    ApiVersionRange::new(ApiKey::ListPartitionReassignments, 0, 0),
     ApiVersionRange::new(ApiKey::OffsetDelete, 0, 0),
     ApiVersionRange::new(ApiKey::AlterPartition, 0, 3),
     ApiVersionRange::new(ApiKey::DescribeCluster, 0, 1),

@@ -51,6 +51,7 @@ pub fn admin_error(e: &AdminError) -> (ResponseError, String) {
         AdminError::TopicAlreadyMarkedForDeletion(_) => ResponseError::UnknownServerError,
         AdminError::ReassignmentInProgress(_) => ResponseError::ReassignmentInProgress,
         AdminError::BrokerNotAvailable(_) => ResponseError::BrokerNotAvailable,
+        AdminError::AdminOperation(_) => ResponseError::UnknownServerError,
         AdminError::Zk(_) => ResponseError::UnknownServerError,
     };
     (code, e.to_string())
@@ -83,6 +84,17 @@ impl AdminManager {
     /// The ZooKeeper client (config admin reads and writes entity configs through it).
     pub fn zk(&self) -> &KafkaZkClient {
         &self.zk
+    }
+
+    /// The live brokers with their `broker.rack` (Kafka's `metadataCache.getAliveBrokers`
+    /// as `BrokerMetadata`), for replica placement.
+    fn alive_broker_racks(&self) -> Vec<admin::BrokerRack> {
+        self.cache
+            .snapshot()
+            .alive_brokers
+            .values()
+            .map(|b| admin::BrokerRack::new(b.id, b.rack.as_deref()))
+            .collect()
     }
 
     fn alive_brokers(&self) -> Vec<i32> {
@@ -150,7 +162,7 @@ impl AdminManager {
             } else {
                 topic.replication_factor
             };
-            admin::assign_replicas_to_brokers(&self.alive_brokers(), partitions, rf, None)?
+            admin::assign_replicas(&self.alive_broker_racks(), partitions, rf, None, 0)?
         } else {
             let mut a = BTreeMap::new();
             for r in &topic.assignments {
@@ -319,13 +331,18 @@ impl AdminManager {
         assignments: Option<&[Vec<i32>]>,
         validate_only: bool,
     ) -> Result<NewPartitions, AdminError> {
-        let brokers: Vec<i32> = self
+        // Kafka's `getBrokerMetadatas()` (RackAwareMode.Enforced): racks on only some
+        // registered brokers fail the request before anything else.
+        let registered: Vec<admin::BrokerRack> = self
             .zk
             .get_all_brokers(false)
             .await
             .map_err(AdminError::Zk)?
-            .into_keys()
+            .into_iter()
+            .map(|(id, (info, _))| admin::BrokerRack::new(id, info.rack.as_deref()))
             .collect();
+        let registered = admin::broker_metadatas_enforced(registered)?;
+        let brokers: Vec<i32> = registered.iter().map(|b| b.id).collect();
         let Some((existing, _)) = admin::get_topic_assignment(&self.zk, name).await? else {
             return Err(AdminError::UnknownTopicOrPartition(format!(
                 "The topic '{name}' does not exist."
@@ -391,7 +408,7 @@ impl AdminManager {
         let new = admin::create_new_partitions_assignment(
             name,
             &existing.partitions,
-            &brokers,
+            &registered,
             count,
             explicit.as_ref(),
         )?;

@@ -238,6 +238,12 @@ impl KafkaApis {
                 apis::alter_partition::handle(controller.as_ref(), parsed).await
             }
             ApiKey::ElectLeaders => apis::elect_leaders::handle(controller.as_ref(), parsed).await,
+            ApiKey::AlterPartitionReassignments => {
+                apis::alter_partition_reassignments::handle(controller.as_ref(), parsed).await
+            }
+            ApiKey::ListPartitionReassignments => {
+                apis::list_partition_reassignments::handle(controller.as_ref(), parsed).await
+            }
             ApiKey::ControlledShutdown => {
                 apis::controlled_shutdown::handle(controller.as_ref(), parsed).await
             }

@@ -298,6 +298,8 @@ impl KafkaServer {
                 .with_replica_fetchers(FetcherConfig::from_config(&config))
                 .with_leadership_listener(leadership_tx),
         );
+        // `num.replica.fetchers` is a dynamic broker config (Kafka's `DynamicThreadPool`).
+        tasks.extend(replica_manager.follow_fetcher_config(handle.subscribe_config()));
         // 18. group coordinator (before requests, so it sees every LeaderAndIsr).
         let offsets_partitions =
             group_coordinator::offsets_partition_count(&zk, &OffsetConfig::from_config(&config))

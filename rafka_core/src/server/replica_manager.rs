@@ -143,6 +143,23 @@ impl ReplicaManager {
         self
     }
 
+    /// Lets the replica fetchers follow dynamic `num.replica.fetchers` changes (Kafka's
+    /// `resizeFetcherThreadPool`); `None` without fetchers.
+    pub fn follow_fetcher_config(
+        &self,
+        config: watch::Receiver<Arc<crate::config::KafkaConfig>>,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        self.fetchers.as_ref().map(|f| f.follow_config(config))
+    }
+
+    /// Stops the fetchers left without partitions once a request is applied (Kafka's
+    /// `shutdownIdleFetcherThreads`).
+    fn shutdown_idle_fetchers(&self) {
+        if let Some(f) = &self.fetchers {
+            f.shutdown_idle_fetchers();
+        }
+    }
+
     /// Stops the replica fetchers (Kafka's `ReplicaManager.shutdown`, before the logs close).
     pub async fn shutdown(&self) {
         if let Some(f) = &self.fetchers {
@@ -271,6 +288,7 @@ impl ReplicaManager {
             let error = self.apply_partition(&tp, topic_id, &p, &leaders).await;
             results.push((topic, topic_id, p.partition_index, error));
         }
+        self.shutdown_idle_fetchers();
         Ok(results)
     }
 
@@ -428,6 +446,7 @@ impl ReplicaManager {
             };
             results.push((p.tp, error));
         }
+        self.shutdown_idle_fetchers();
         Ok(results)
     }
 
@@ -442,7 +461,10 @@ impl ReplicaManager {
             }
         }
         if !p.delete {
-            // No fetchers yet: the partition stays hosted, as in Kafka.
+            // The partition stays hosted, as in Kafka, but stops fetching.
+            if let Some(f) = &self.fetchers {
+                f.remove_partitions(std::slice::from_ref(&p.tp));
+            }
             info!(tp = %p.tp, "replica stopped");
             return None;
         }

@@ -9,41 +9,13 @@
 'use strict'
 
 const { Kafka, logLevel, AssignerProtocol } = require('kafkajs')
+const { fail, check, checkEq, makeWaitFor } = require('./common')
 
 const TIMEOUT_MS = 30000
 const PARTITIONS = 4
 const TOTAL = 600
 
-function fail(msg) {
-  process.stderr.write(`FAIL: ${msg}\n`)
-  process.exit(1)
-}
-
-function check(cond, msg) {
-  if (!cond) fail(msg)
-}
-
-function checkEq(got, want, what) {
-  const g = JSON.stringify(got)
-  const w = JSON.stringify(want)
-  if (g !== w) fail(`${what}: got ${g}, want ${w}`)
-}
-
-async function waitFor(what, fn, timeoutMs = TIMEOUT_MS) {
-  const deadline = Date.now() + timeoutMs
-  let last
-  for (;;) {
-    try {
-      const v = await fn()
-      if (v) return v
-      last = v
-    } catch (e) {
-      last = `${e.name}: ${e.message}`
-    }
-    if (Date.now() > deadline) fail(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`)
-    await new Promise(r => setTimeout(r, 100))
-  }
-}
+const waitFor = makeWaitFor({ timeoutMs: TIMEOUT_MS, intervalMs: 100 })
 
 async function main() {
   const [bootstrap, topic, group] = process.argv.slice(2)

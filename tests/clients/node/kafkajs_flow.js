@@ -13,40 +13,12 @@
 'use strict'
 
 const { Kafka, CompressionTypes, logLevel } = require('kafkajs')
+const { fail, check, checkEq, makeWaitFor } = require('./common')
 
 const TIMEOUT_MS = 30000
 const PARTITIONS = 3
 
-function fail(msg) {
-  process.stderr.write(`FAIL: ${msg}\n`)
-  process.exit(1)
-}
-
-function check(cond, msg) {
-  if (!cond) fail(msg)
-}
-
-function checkEq(got, want, what) {
-  const g = JSON.stringify(got)
-  const w = JSON.stringify(want)
-  if (g !== w) fail(`${what}: got ${g}, want ${w}`)
-}
-
-async function waitFor(what, fn, timeoutMs = TIMEOUT_MS) {
-  const deadline = Date.now() + timeoutMs
-  let last
-  for (;;) {
-    try {
-      const v = await fn()
-      if (v) return v
-      last = v
-    } catch (e) {
-      last = `${e.name}: ${e.message}`
-    }
-    if (Date.now() > deadline) fail(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`)
-    await new Promise(r => setTimeout(r, 200))
-  }
-}
+const waitFor = makeWaitFor({ timeoutMs: TIMEOUT_MS, intervalMs: 200 })
 
 // Record i: partition i % 3, timestamp base + i seconds, binary value of varied size.
 function record(i, base) {

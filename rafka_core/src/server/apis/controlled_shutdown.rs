@@ -5,20 +5,15 @@
 //! (STALE_CONTROLLER_EPOCH when this broker is not the controller, as Kafka's
 //! `ControllerMovedException` maps).
 
-use std::time::Duration;
-
 use kafka_protocol::messages::controlled_shutdown_response::RemainingPartition;
 use kafka_protocol::messages::{ControlledShutdownRequest, ControlledShutdownResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use crate::controller::ControllerEvent;
 use crate::network::Response;
 use crate::protocol::ParsedRequest;
-
-/// How long a request waits for the controller (elections write one znode per partition).
-const CONTROLLER_WAIT: Duration = Duration::from_secs(60);
 
 /// Answers one ControlledShutdown request.
 pub async fn handle(
@@ -35,26 +30,17 @@ pub async fn handle(
     } else {
         -1
     };
-    let result = match controller {
-        None => Err(ResponseError::StaleControllerEpoch.code()),
-        Some(tx) => {
-            let (reply, answer) = oneshot::channel();
-            let event = ControllerEvent::ControlledShutdown {
-                broker_id: body.broker_id.0,
-                broker_epoch,
-                reply,
-            };
-            if tx.send(event).is_err() {
-                Err(ResponseError::StaleControllerEpoch.code())
-            } else {
-                match tokio::time::timeout(CONTROLLER_WAIT, answer).await {
-                    Ok(Ok(r)) => r,
-                    Ok(Err(_)) => Err(ResponseError::StaleControllerEpoch.code()),
-                    Err(_) => Err(ResponseError::RequestTimedOut.code()),
-                }
-            }
-        }
-    };
+    let result = super::ask_controller(controller, |reply| ControllerEvent::ControlledShutdown {
+        broker_id: body.broker_id.0,
+        broker_epoch,
+        reply,
+    })
+    .await
+    .unwrap_or_else(|e| match e {
+        ResponseError::RequestTimedOut => Err(e.code()),
+        // No (active) controller task here: what Kafka answers then.
+        _ => Err(ResponseError::StaleControllerEpoch.code()),
+    });
     let response = match result {
         Ok(remaining) => ControlledShutdownResponse::default().with_remaining_partitions(
             remaining

@@ -7,7 +7,9 @@
 //! - Per topic (`AdminManager::create_partitions`): unknown → UNKNOWN_TOPIC_OR_PARTITION;
 //!   reassignment in progress → REASSIGNMENT_IN_PROGRESS; count not above the current one →
 //!   INVALID_PARTITIONS; explicit assignments with unknown brokers, of the wrong count or
-//!   shape → INVALID_REPLICA_ASSIGNMENT.
+//!   shape → INVALID_REPLICA_ASSIGNMENT; `broker.rack` on only some registered brokers →
+//!   UNKNOWN_SERVER_ERROR (Kafka's `getBrokerMetadatas` in RackAwareMode.Enforced). New
+//!   partitions are placed rack-aware when every broker has a rack.
 //! - `validate_only`: checks only, NONE. Otherwise the full assignment is written to
 //!   `/brokers/topics/<t>` (topic id kept; the controller's partition-modification watch
 //!   creates the partitions) and the answer waits, up to `timeout_ms`, until the local

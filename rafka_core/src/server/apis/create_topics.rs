@@ -8,8 +8,9 @@
 //!   (`num.partitions`, `default.replication.factor`), partitions ≤ 0 (INVALID_PARTITIONS),
 //!   replication factor ≤ 0 or above the live brokers (INVALID_REPLICATION_FACTOR), bad
 //!   assignment (INVALID_REPLICA_ASSIGNMENT), configs checked with
-//!   `LogConfig::validate_overrides` (INVALID_CONFIG). Placement: non-rack-aware
-//!   `assignReplicasToBrokers`.
+//!   `LogConfig::validate_overrides` (INVALID_CONFIG). Placement: `assignReplicasToBrokers`
+//!   over the live brokers, rack-aware when they all have `broker.rack`; racks on only some
+//!   → UNKNOWN_SERVER_ERROR (Kafka's `AdminOperationException`).
 //! - `validate_only` (v1+): checks only. Otherwise the topic is written (`/config/topics/<t>`
 //!   then `/brokers/topics/<t>`) and the answer waits, up to `timeout_ms`, until the local
 //!   MetadataCache has every partition with a leader; else REQUEST_TIMED_OUT (the topic still

@@ -5,19 +5,14 @@
 //! Without a controller task, or when it is gone, every partition answers NOT_CONTROLLER.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse};
-use kafka_protocol::ResponseError;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use crate::controller::preferred_election::election_response;
 use crate::controller::ControllerEvent;
 use crate::network::Response;
 use crate::protocol::ParsedRequest;
-
-/// How long a request waits for the controller (it processes one event at a time).
-const CONTROLLER_WAIT: Duration = Duration::from_secs(60);
 
 /// Every requested partition with `code` (the top-level error too when all were asked for).
 fn all_failed(body: &ElectLeadersRequest, code: i16, version: i16) -> ElectLeadersResponse {
@@ -45,26 +40,12 @@ pub async fn handle(
         Err(close) => return close,
     };
     let version = request.api_version();
-    let not_controller = ResponseError::NotController.code();
-    let response = match controller {
-        None => all_failed(&body, not_controller, version),
-        Some(tx) => {
-            let (reply, answer) = oneshot::channel();
-            let event = ControllerEvent::ElectLeaders {
-                request: body.clone(),
-                version,
-                reply,
-            };
-            if tx.send(event).is_err() {
-                all_failed(&body, not_controller, version)
-            } else {
-                match tokio::time::timeout(CONTROLLER_WAIT, answer).await {
-                    Ok(Ok(r)) => r,
-                    Ok(Err(_)) => all_failed(&body, not_controller, version),
-                    Err(_) => all_failed(&body, ResponseError::RequestTimedOut.code(), version),
-                }
-            }
-        }
-    };
+    let response = super::ask_controller(controller, |reply| ControllerEvent::ElectLeaders {
+        request: body.clone(),
+        version,
+        reply,
+    })
+    .await
+    .unwrap_or_else(|e| all_failed(&body, e.code(), version));
     super::send(request, &response)
 }

@@ -4,6 +4,7 @@
 
 pub mod alter_configs;
 pub mod alter_partition;
+pub mod alter_partition_reassignments;
 pub mod api_versions;
 pub mod controlled_shutdown;
 pub mod create_partitions;
@@ -27,6 +28,7 @@ pub mod leader_and_isr;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_partition_reassignments;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -37,10 +39,37 @@ pub mod stop_replica;
 pub mod sync_group;
 pub mod update_metadata;
 
-use kafka_protocol::protocol::{Decodable, Encodable};
+use std::time::Duration;
 
+use kafka_protocol::protocol::{Decodable, Encodable};
+use kafka_protocol::ResponseError;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::controller::ControllerEvent;
 use crate::network::Response;
 use crate::protocol::ParsedRequest;
+
+/// How long a request waits for the controller task (it handles one event at a time, and an
+/// election writes one znode per partition).
+pub const CONTROLLER_WAIT: Duration = Duration::from_secs(60);
+
+/// Posts the event `event` builds around the reply sender to the controller task and waits
+/// for the answer. NOT_CONTROLLER without a controller task or when it drops the request
+/// (it stopped, or resigned), REQUEST_TIMED_OUT after [`CONTROLLER_WAIT`].
+pub async fn ask_controller<T>(
+    controller: Option<&mpsc::UnboundedSender<ControllerEvent>>,
+    event: impl FnOnce(oneshot::Sender<T>) -> ControllerEvent,
+) -> Result<T, ResponseError> {
+    let tx = controller.ok_or(ResponseError::NotController)?;
+    let (reply, answer) = oneshot::channel();
+    tx.send(event(reply))
+        .map_err(|_| ResponseError::NotController)?;
+    match tokio::time::timeout(CONTROLLER_WAIT, answer).await {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(_)) => Err(ResponseError::NotController),
+        Err(_) => Err(ResponseError::RequestTimedOut),
+    }
+}
 
 /// Decodes a request body; an undecodable one closes the connection (Kafka cannot answer a
 /// request it cannot parse).
