@@ -194,6 +194,34 @@ impl RawClient {
             .pop()
             .ok_or_else(|| invalid("CreateTopics answered no topic"))
     }
+
+    /// Creates `name` (`partitions` × RF 1, default configs) on a broker that has just
+    /// started, retrying every 100 ms for up to `timeout` while it answers NOT_CONTROLLER (no
+    /// controller yet) or INVALID_REPLICATION_FACTOR (the controller's UpdateMetadata has not
+    /// told it that it is alive). Panics on any other error, with `logs()` in the message.
+    pub fn create_topic_when_ready(
+        &mut self,
+        name: &str,
+        partitions: i32,
+        timeout: Duration,
+        logs: impl Fn() -> String,
+    ) {
+        const NOT_CONTROLLER: i16 = 41;
+        const INVALID_REPLICATION_FACTOR: i16 = 38;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let r = self
+                .create_topic(creatable_topic(name, partitions, 1, &[]))
+                .expect("CreateTopics");
+            match r.error_code {
+                0 => return,
+                NOT_CONTROLLER | INVALID_REPLICATION_FACTOR if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                _ => panic!("creating {name}: {r:?}\n{}", logs()),
+            }
+        }
+    }
 }
 
 /// What [`RawClient::fetch_records`] read: the partition's error code, its high watermark

@@ -9,7 +9,6 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::offset_commit_request::{
@@ -79,28 +78,6 @@ fn wait_coordinator(c: &mut RawClient, group: &str, b: &BrokerProcess) -> FindCo
             "no coordinator for {group}\n{}",
             b.logs()
         );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn create_topic(c: &mut RawClient, name: &str, partitions: i32, b: &BrokerProcess) {
-    let create = CreateTopicsRequest::default()
-        .with_topics(vec![CreatableTopic::default()
-            .with_name(TopicName(s(name)))
-            .with_num_partitions(partitions)
-            .with_replication_factor(1)])
-        .with_timeout_ms(10_000);
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        let r = c.send(4, &create).expect("CreateTopics");
-        let code = r.topics[0].error_code;
-        if code == 0 {
-            return;
-        }
-        // NOT_CONTROLLER until elected; INVALID_REPLICATION_FACTOR until the controller's
-        // UpdateMetadata told this broker it is alive.
-        assert!(code == 41 || code == 38, "{r:?}\n{}", b.logs());
-        assert!(Instant::now() < deadline, "not controller in time");
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -320,7 +297,7 @@ async fn join_sync_heartbeat_commit_fetch_leave_and_admin_apis() {
     let mut c = RawClient::connect_with_retry(b.port(), TIMEOUT)
         .unwrap()
         .with_client_id("raw-client");
-    create_topic(&mut c, "orders", 3, &b);
+    c.create_topic_when_ready("orders", 3, TIMEOUT, || b.logs());
     wait_coordinator(&mut c, "grp", &b);
 
     // JoinGroup v5: MEMBER_ID_REQUIRED with a new id, then the join with it.
@@ -542,7 +519,7 @@ async fn rebalance_leave_offset_delete_delete_group_and_v0_zookeeper_offsets() {
     assert!(b.wait_listening(TIMEOUT));
     let port = b.port();
     let mut c = RawClient::connect_with_retry(port, TIMEOUT).unwrap();
-    create_topic(&mut c, "orders", 2, &b);
+    c.create_topic_when_ready("orders", 2, TIMEOUT, || b.logs());
     wait_coordinator(&mut c, "grp", &b);
     let j = join(&mut c, 3, "grp", "");
     assert_eq!((j.error_code, j.generation_id), (0, 1), "{j:?}");

@@ -35,15 +35,21 @@
 //!   epoch / base sequence, timestamp type and codec. A batch whose records are all kept (and
 //!   that needs no horizon) is copied byte for byte; otherwise its kept records are re-encoded
 //!   (unchanged bytes, same offset deltas) into a new batch and recompressed with the same
-//!   codec. A batch left without records is dropped, except the last batch of an idempotent
-//!   producer (producer id ≥ 0, last data batch of that producer id in the whole log), which
-//!   is kept as an empty header-only batch (as Kafka does for active producers) so the
-//!   producer's sequence/epoch state survives; older empty producer batches are dropped.
-//!   There is no producer-state expiry here: every producer id counts as active.
+//!   codec. A batch left without records is dropped (Kafka's `DELETE_EMPTY`), except the
+//!   batch holding the last data offset of a producer that is still *active* in the log's
+//!   producer state (Kafka's `lastRecordsOfActiveProducers`, read under the log lock before
+//!   each group): it is kept as an empty header-only batch (`RETAIN_EMPTY`, Kafka's
+//!   `writeEmptyHeader`) with its offsets, producer id, epoch and base sequence, so the
+//!   producer's last sequence and epoch survive compaction and a producer state rebuilt from
+//!   the cleaned log still detects the duplicate of that batch and accepts the next sequence.
+//!   Earlier emptied batches of the same producer and every emptied batch of a producer that
+//!   expired (`producer.id.expiration.ms`) are dropped. Batches with kept records are never
+//!   affected by this rule.
 //! * Transactions are not implemented yet: control batches and transactional batches are
 //!   copied as they are and never feed the offset map (so aborted data can never shadow a
-//!   committed value; transactional records are simply not compacted). Aborted-transaction
-//!   removal and marker expiry are not done.
+//!   committed value; transactional records are simply not compacted). This also keeps every
+//!   marker Kafka would keep for an active producer's epoch. Aborted-transaction removal and
+//!   marker expiry are not done.
 //!
 //! # Concurrency
 //! [`Cleaner::clean`] works on a `&mut Log` (the caller holds it for the whole cleaning).
@@ -610,64 +616,45 @@ fn encode_record(out: &mut Vec<u8>, record: &RawRecord<'_>, shift: i64) {
     out.extend_from_slice(tail);
 }
 
-/// The last batch of every producer id in the log (computed on first need by a header-only
-/// scan of every segment): `(last offset, is control)`.
-struct ProducerTails<'a> {
-    segments: &'a [SegmentSnapshot],
-    tails: Option<HashMap<i64, (i64, bool)>>,
+/// What the cleaner must preserve of one active producer (Kafka's `LastRecord`): the last
+/// offset of its last data batch (`None` when it wrote only markers since its epoch began)
+/// and its epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct LastRecord {
+    last_data_offset: Option<i64>,
+    producer_epoch: i16,
 }
 
-impl ProducerTails<'_> {
-    fn is_last_data_batch(&mut self, batch: &RecordBatch<'_>) -> Result<bool, LogError> {
-        if self.tails.is_none() {
-            self.tails = Some(scan_producer_tails(self.segments)?);
-        }
-        Ok(self
-            .tails
-            .as_ref()
-            .and_then(|t| t.get(&batch.producer_id()))
-            .is_some_and(|&(last, control)| !control && last == batch.last_offset()))
-    }
+/// Producer id → [`LastRecord`] of every producer the log's producer state still holds
+/// (Kafka's `lastRecordsOfActiveProducers`); expired producers are absent.
+type ActiveProducers = HashMap<i64, LastRecord>;
+
+fn last_records_of_active_producers(log: &Log) -> ActiveProducers {
+    log.producer_state()
+        .active_producers()
+        .iter()
+        .map(|(&producer_id, entry)| {
+            let last = entry.last_data_offset();
+            let record = LastRecord {
+                last_data_offset: (last >= 0).then_some(last),
+                producer_epoch: entry.producer_epoch,
+            };
+            (producer_id, record)
+        })
+        .collect()
 }
 
-fn scan_producer_tails(
-    segments: &[SegmentSnapshot],
-) -> Result<HashMap<i64, (i64, bool)>, LogError> {
-    let mut tails = HashMap::new();
-    let mut header = [0u8; RECORD_BATCH_OVERHEAD];
-    for segment in segments {
-        let mut position = 0u64;
-        while position + RECORD_BATCH_OVERHEAD as u64 <= segment.size {
-            segment
-                .file
-                .read_exact_at(&mut header, position)
-                .map_err(|e| LogError::io(&segment.path, e))?;
-            let be8 = |at: usize| {
-                let mut a = [0u8; 8];
-                a.copy_from_slice(&header[at..at + 8]);
-                i64::from_be_bytes(a)
-            };
-            let be4 = |at: usize| {
-                i32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
-            };
-            let length = be4(8);
-            if length < (RECORD_BATCH_OVERHEAD - LOG_OVERHEAD) as i32 {
-                return Err(corrupt(
-                    &segment.path,
-                    position,
-                    format!("batch length {length}"),
-                ));
-            }
-            let producer_id = be8(43);
-            if producer_id >= 0 {
-                let attributes = i16::from_be_bytes([header[21], header[22]]);
-                let last = be8(0).saturating_add(be4(23) as i64);
-                tails.insert(producer_id, (last, attributes & 0x20 != 0));
-            }
-            position += LOG_OVERHEAD as u64 + length as u64;
-        }
-    }
-    Ok(tails)
+/// Kafka's `isBatchLastRecordOfProducer`: the batch holds the last data offset of an active
+/// producer (so its last sequence), or is the marker carrying the epoch of an active producer
+/// that wrote no data since. Batches of expired producers are not protected.
+fn is_last_batch_of_active_producer(batch: &RecordBatch<'_>, active: &ActiveProducers) -> bool {
+    batch.producer_id() >= 0
+        && active
+            .get(&batch.producer_id())
+            .is_some_and(|last| match last.last_data_offset {
+                Some(offset) => batch.last_offset() == offset,
+                None => batch.is_control() && batch.producer_epoch() == last.producer_epoch,
+            })
 }
 
 // -------------------------------------------------------------------------- filtering
@@ -696,7 +683,7 @@ fn filter_batch(
     bytes: &[u8],
     map: &mut OffsetMap,
     ctx: &FilterContext,
-    producers: &mut ProducerTails<'_>,
+    active: &ActiveProducers,
     stats: &mut CleanStats,
 ) -> Result<BatchOutcome, LogError> {
     let batch = RecordBatch::parse(bytes).map_err(|e| corrupt(path, position, e))?;
@@ -767,7 +754,9 @@ fn filter_batch(
     stats.records_removed += (records.len() - kept.len()) as u64;
 
     if kept.is_empty() {
-        if batch.producer_id() >= 0 && producers.is_last_data_batch(&batch)? {
+        // Kafka's BatchRetention: RETAIN_EMPTY for the batch holding an active producer's last
+        // sequence (its header is what rebuilds the producer's state), DELETE_EMPTY otherwise.
+        if is_last_batch_of_active_producer(&batch, active) {
             stats.empty_batches_retained += 1;
             return Ok(if records.is_empty() {
                 BatchOutcome::Keep
@@ -1057,21 +1046,13 @@ impl Cleaner {
             plan.config.segment_index_bytes.max(0) as u64,
             plan.first_uncleanable_offset,
         );
-        let mut producers = ProducerTails {
-            segments: &plan.segments,
-            tails: None,
-        };
         for range in groups {
             let group = &cleanable[range];
-            let cleaned = self.clean_group(
-                plan,
-                group,
-                end_offset,
-                now_ms,
-                &mut producers,
-                stats,
-                check,
-            )?;
+            // Read per group, as Kafka's cleanSegments does: a producer appending meanwhile
+            // only moves its last batch forward (into the uncleaned tail).
+            let active = access.with_log(|log| last_records_of_active_producers(log));
+            let cleaned =
+                self.clean_group(plan, group, end_offset, now_ms, &active, stats, check)?;
             let written = cleaned.size();
             access.with_log(|log| swap_in(log, plan, group, cleaned, check))?;
             stats.bytes_written += written;
@@ -1169,7 +1150,7 @@ impl Cleaner {
         group: &[&SegmentSnapshot],
         end_offset: i64,
         now_ms: i64,
-        producers: &mut ProducerTails<'_>,
+        active: &ActiveProducers,
         stats: &mut CleanStats,
         check: &dyn Fn(&str) -> Result<(), CleanerError>,
     ) -> Result<LogSegment, CleanerError> {
@@ -1219,7 +1200,7 @@ impl Cleaner {
                         bytes,
                         &mut self.map,
                         &ctx,
-                        producers,
+                        active,
                         stats,
                     )?;
                     let out: Cow<'_, [u8]> = match outcome {
@@ -1646,7 +1627,7 @@ fn wall_clock_ms() -> i64 {
 mod tests {
     use super::*;
     use crate::record::builder::encode_records;
-    use crate::record::SimpleRecord;
+    use crate::record::{build_batch_with, BatchOptions, SimpleRecord};
 
     #[test]
     fn raw_records_round_trip_with_and_without_shift() {
@@ -1682,6 +1663,329 @@ mod tests {
         assert_eq!(shifted, encode_records(&records, 500));
         assert!(parse_records(&section, 4).is_err());
         assert!(parse_records(&section, 2).is_err());
+    }
+
+    /// Runs [`filter_batch`] on `batch` with `a` and `b` superseded (mapped at 100 and 101)
+    /// and everything below 1000 in the mapped range.
+    fn filter(batch: &[u8], active: &ActiveProducers) -> (BatchOutcome, CleanStats) {
+        let mut map = OffsetMap::new(64 * 1024, 0.9);
+        map.put(b"a", 100);
+        map.put(b"b", 101);
+        let ctx = FilterContext {
+            end_offset: 1_000,
+            segment_tombstones_expired: false,
+            now_ms: 10_000,
+            delete_retention_ms: 1_000,
+        };
+        let mut stats = CleanStats::default();
+        let outcome =
+            filter_batch(Path::new("x"), 0, batch, &mut map, &ctx, active, &mut stats).unwrap();
+        (outcome, stats)
+    }
+
+    fn superseded_batch(producer: ProducerInfo, options: &BatchOptions) -> Vec<u8> {
+        let records = [
+            SimpleRecord::new(1_000, Some(b"a"), Some(b"1")),
+            SimpleRecord::new(1_007, Some(b"b"), Some(b"1")),
+        ];
+        build_batch_with(CompressionType::Gzip, 10, producer, &records, options).unwrap()
+    }
+
+    const PRODUCER: ProducerInfo = ProducerInfo {
+        producer_id: 7,
+        producer_epoch: 3,
+        base_sequence: 40,
+    };
+
+    fn active(producer_id: i64, last_data_offset: Option<i64>, epoch: i16) -> ActiveProducers {
+        let last = LastRecord {
+            last_data_offset,
+            producer_epoch: epoch,
+        };
+        HashMap::from([(producer_id, last)])
+    }
+
+    #[test]
+    fn emptied_last_batch_of_an_active_producer_becomes_an_empty_header() {
+        let original = superseded_batch(PRODUCER, &BatchOptions::default());
+        let (outcome, stats) = filter(&original, &active(7, Some(11), 3));
+        let BatchOutcome::Replace(bytes) = outcome else {
+            panic!("the producer's last batch must be kept");
+        };
+        assert_eq!(
+            (stats.records_removed, stats.empty_batches_retained),
+            (2, 1)
+        );
+        let empty = RecordBatch::parse(&bytes).unwrap();
+        empty.validate_crc().unwrap();
+        empty.validate().unwrap();
+        assert_eq!(empty.records_count(), 0);
+        assert!(empty.records_bytes().is_empty());
+        assert_eq!((empty.base_offset(), empty.last_offset()), (10, 11));
+        assert_eq!(
+            (
+                empty.producer_id(),
+                empty.producer_epoch(),
+                empty.base_sequence(),
+                empty.last_sequence()
+            ),
+            (7, 3, 40, 41)
+        );
+        assert_eq!(empty.compression().unwrap(), CompressionType::None);
+        assert_eq!((empty.base_timestamp(), empty.max_timestamp()), (-1, 1_007));
+        assert!(!empty.is_transactional() && !empty.is_control());
+        // A second cleaning keeps the already-empty header as it is.
+        let (again, stats) = filter(&bytes, &active(7, Some(11), 3));
+        assert!(matches!(again, BatchOutcome::Keep));
+        assert_eq!(stats.empty_batches_retained, 1);
+        // Once the producer expired (or moved on), the empty header goes too.
+        assert!(matches!(
+            filter(&bytes, &HashMap::new()).0,
+            BatchOutcome::Drop
+        ));
+    }
+
+    #[test]
+    fn emptied_batches_of_expired_or_moved_on_producers_are_dropped() {
+        let original = superseded_batch(PRODUCER, &BatchOptions::default());
+        for active in [
+            // Expired: not in the producer state any more.
+            HashMap::new(),
+            // Its last data batch is a later one.
+            active(7, Some(25), 3),
+            // Another producer's last batch ends at the same offset.
+            active(8, Some(11), 3),
+            // Only markers since its epoch began: protects a marker, not data.
+            active(7, None, 3),
+        ] {
+            let (outcome, stats) = filter(&original, &active);
+            assert!(matches!(outcome, BatchOutcome::Drop), "{active:?}");
+            assert_eq!(
+                (stats.records_removed, stats.empty_batches_retained),
+                (2, 0)
+            );
+        }
+        // A batch without producer id never is an active producer's.
+        let plain = superseded_batch(ProducerInfo::NONE, &BatchOptions::default());
+        let (outcome, _) = filter(&plain, &active(-1, Some(11), -1));
+        assert!(matches!(outcome, BatchOutcome::Drop));
+    }
+
+    #[test]
+    fn active_producer_batches_with_kept_records_are_filtered_normally() {
+        let records = [
+            SimpleRecord::new(1_000, Some(b"a"), Some(b"1")),
+            SimpleRecord::new(1_001, Some(b"c"), Some(b"1")),
+        ];
+        let batch = build_batch_with(
+            CompressionType::None,
+            10,
+            PRODUCER,
+            &records,
+            &BatchOptions::default(),
+        )
+        .unwrap();
+        let (outcome, stats) = filter(&batch, &active(7, Some(11), 3));
+        let BatchOutcome::Replace(bytes) = outcome else {
+            panic!("one record is kept");
+        };
+        assert_eq!(stats.empty_batches_retained, 0);
+        let kept = RecordBatch::parse(&bytes).unwrap();
+        assert_eq!(kept.records_count(), 1);
+        assert_eq!(
+            (kept.base_offset(), kept.last_offset(), kept.base_sequence()),
+            (10, 11, 40)
+        );
+    }
+
+    #[test]
+    fn transactional_and_control_batches_are_copied_unchanged() {
+        let txn = BatchOptions {
+            transactional: true,
+            ..BatchOptions::default()
+        };
+        let batch = superseded_batch(PRODUCER, &txn);
+        for active in [HashMap::new(), active(7, Some(11), 3)] {
+            let (outcome, stats) = filter(&batch, &active);
+            assert!(matches!(outcome, BatchOutcome::Keep));
+            assert_eq!((stats.records_kept, stats.records_removed), (2, 0));
+        }
+        let marker = crate::record::control::end_txn_marker_batch(
+            12,
+            1_010,
+            0,
+            7,
+            3,
+            &crate::record::EndTransactionMarker::commit(0),
+        );
+        for active in [HashMap::new(), active(7, None, 3)] {
+            assert!(matches!(filter(&marker, &active).0, BatchOutcome::Keep));
+        }
+    }
+
+    fn compacted_log(dir: &Path) -> Log {
+        let mut props = std::collections::BTreeMap::new();
+        props.insert("zookeeper.connect".to_string(), "zk:2181".to_string());
+        let broker = KafkaConfig::from_props(&props).unwrap();
+        let mut c =
+            LogConfig::from_broker_and_overrides(&broker, &std::collections::BTreeMap::new())
+                .unwrap();
+        c.cleanup_policy = vec!["compact".to_string()];
+        c.segment_index_bytes = 1024;
+        c.segment_jitter_ms = 0;
+        c.min_compaction_lag_ms = 0;
+        Log::open(
+            dir,
+            TopicPartition::new("compacted", 0),
+            Arc::new(c),
+            crate::log::LoadOptions {
+                recovery_point: 0,
+                log_start_offset: 0,
+                had_clean_shutdown: false,
+                now_ms: 0,
+            },
+        )
+        .unwrap()
+    }
+
+    fn keyed(keys: &[&str], ts: i64) -> Vec<SimpleRecord> {
+        keys.iter()
+            .map(|k| SimpleRecord::new(ts, Some(k.as_bytes()), Some(b"v")))
+            .collect()
+    }
+
+    /// Appends one batch of `keys` at the log end as a follower (the producer state is
+    /// updated without idempotence checks).
+    fn replicate(log: &mut Log, producer: ProducerInfo, keys: &[&str], ts: i64) {
+        let batch = crate::record::build_batch(log.log_end_offset(), producer, &keyed(keys, ts));
+        log.append_as_follower(&batch, ts).unwrap();
+    }
+
+    fn idempotent(producer_id: i64, producer_epoch: i16, base_sequence: i32) -> ProducerInfo {
+        ProducerInfo {
+            producer_id,
+            producer_epoch,
+            base_sequence,
+        }
+    }
+
+    /// (base, last, records, producer id, epoch, base sequence) of every batch on disk.
+    fn batches(log: &Log) -> Vec<(i64, i64, i32, i64, i16, i32)> {
+        let mut out = Vec::new();
+        for segment in log.segments() {
+            let bytes = segment
+                .log()
+                .slice(0, segment.size())
+                .read_to_vec()
+                .unwrap();
+            for item in crate::record::BatchIter::new(&bytes) {
+                let (_, b) = item.unwrap();
+                assert!(b.is_valid());
+                out.push((
+                    b.base_offset(),
+                    b.last_offset(),
+                    b.records_count(),
+                    b.producer_id(),
+                    b.producer_epoch(),
+                    b.base_sequence(),
+                ));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn cleaning_keeps_the_last_batch_of_active_producers_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("compacted-0");
+        let mut log = compacted_log(&dir);
+        // Producer 7 (active): two batches, both superseded. Producer 8: one superseded batch,
+        // idle long enough to expire.
+        replicate(&mut log, idempotent(7, 3, 0), &["a", "b"], 50_000);
+        replicate(&mut log, idempotent(7, 3, 2), &["a", "b"], 50_001);
+        replicate(&mut log, idempotent(8, 0, 0), &["c"], 1_000);
+        replicate(&mut log, ProducerInfo::NONE, &["a", "b", "c"], 50_002);
+        log.roll(50_003).unwrap();
+        replicate(&mut log, ProducerInfo::NONE, &["z"], 50_004);
+        let leo = log.log_end_offset();
+        log.update_high_watermark(leo);
+        assert_eq!(log.remove_expired_producers(60_000, 20_000), 1);
+        assert_eq!(
+            last_records_of_active_producers(&log),
+            active(7, Some(3), 3),
+            "producer 8 expired"
+        );
+
+        let stats = Cleaner::new(&CleanerConfig::default())
+            .clean(&mut log, 0, 60_000)
+            .unwrap();
+        assert_eq!(stats.empty_batches_retained, 1);
+        assert_eq!(
+            batches(&log),
+            vec![
+                // Producer 7's last batch as an empty header; its first batch and producer
+                // 8's batch are gone.
+                (2, 3, 0, 7, 3, 2),
+                (5, 7, 3, -1, -1, -1),
+                (8, 8, 1, -1, -1, -1),
+            ]
+        );
+        // A second cleaning keeps the empty header as long as the producer is active.
+        Cleaner::new(&CleanerConfig::default())
+            .clean(&mut log, 0, 60_000)
+            .unwrap();
+        assert_eq!(batches(&log)[0], (2, 3, 0, 7, 3, 2));
+
+        // Rebuilt from the cleaned log alone (no snapshot), the producer state still has
+        // producer 7's last sequence: the duplicate is answered, a gap refused, the next
+        // sequence appended.
+        log.close().unwrap();
+        drop(log);
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "snapshot") {
+                std::fs::remove_file(path).unwrap();
+            }
+        }
+        let mut log = compacted_log(&dir);
+        let entry = log.producer_state().last_entry(7).unwrap();
+        assert_eq!(
+            (
+                entry.producer_epoch,
+                entry.last_seq(),
+                entry.last_data_offset()
+            ),
+            (3, 3, 3)
+        );
+        assert!(log.producer_state().last_entry(8).is_none());
+        let client = |seq: i32, keys: &[&str]| {
+            crate::record::build_batch(0, idempotent(7, 3, seq), &keyed(keys, 60_000))
+        };
+        let dup = log
+            .append_as_leader(&mut client(2, &["a", "b"]), 0, 60_000)
+            .unwrap();
+        assert_eq!((dup.first_offset, dup.last_offset), (2, 3));
+        assert_eq!(log.log_end_offset(), 9);
+        let gap = log.append_as_leader(&mut client(5, &["a"]), 0, 60_000);
+        assert!(
+            matches!(gap, Err(LogError::OutOfOrderSequence(_))),
+            "{gap:?}"
+        );
+        let next = log
+            .append_as_leader(&mut client(4, &["a"]), 0, 60_000)
+            .unwrap();
+        assert_eq!(next.first_offset, 9);
+
+        // Once producer 7 expired too, the next cleaning drops its empty header.
+        log.roll(60_001).unwrap();
+        let leo = log.log_end_offset();
+        log.update_high_watermark(leo);
+        assert_eq!(log.remove_expired_producers(1_000_000, 20_000), 1);
+        let stats = Cleaner::new(&CleanerConfig::default())
+            .clean(&mut log, 0, 1_000_000)
+            .unwrap();
+        assert_eq!(stats.empty_batches_retained, 0);
+        assert!(batches(&log).iter().all(|b| b.2 > 0), "{:?}", batches(&log));
     }
 
     fn snap(base: i64, size: u64, index: u64) -> SegmentSnapshot {

@@ -197,15 +197,23 @@ impl AdminManager {
         })
     }
 
-    /// Metadata auto-creation (`createTopicsInZk` with timeout 0): `num.partitions` and
-    /// `default.replication.factor`; success or "already exists" → LEADER_NOT_AVAILABLE.
+    /// Metadata auto-creation (`AutoTopicCreationManager.createTopics` → `createTopicsInZk`
+    /// with timeout 0): an internal topic with its own settings (`internal_topic_creatable`:
+    /// `offsets.topic.*` and the compacted configs, or `transaction.state.log.*`), any other
+    /// with `num.partitions` and `default.replication.factor`; success or "already exists" →
+    /// LEADER_NOT_AVAILABLE, other failures as is (fewer live brokers than the replication
+    /// factor → INVALID_REPLICATION_FACTOR, internal topics included, as in Kafka).
     pub async fn auto_create(&self, name: &str) -> ResponseError {
-        let topic = CreatableTopic::default()
-            .with_name(kafka_protocol::messages::TopicName(
-                kafka_protocol::protocol::StrBytes::from_string(name.to_string()),
-            ))
-            .with_num_partitions(-1)
-            .with_replication_factor(-1);
+        let topic = if crate::cluster::is_internal_topic(name) {
+            crate::server::apis::find_coordinator::internal_topic_creatable(&self.config, name)
+        } else {
+            CreatableTopic::default()
+                .with_name(kafka_protocol::messages::TopicName(
+                    kafka_protocol::protocol::StrBytes::from_string(name.to_string()),
+                ))
+                .with_num_partitions(-1)
+                .with_replication_factor(-1)
+        };
         match self.create_topic(&topic, false).await {
             Ok(_) => ResponseError::LeaderNotAvailable,
             Err(AdminError::TopicExists(_)) => ResponseError::LeaderNotAvailable,

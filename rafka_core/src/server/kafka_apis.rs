@@ -248,7 +248,7 @@ impl KafkaApis {
                 apis::controlled_shutdown::handle(controller.as_ref(), parsed).await
             }
             ApiKey::UpdateMetadata => {
-                apis::update_metadata::handle(&context, &metadata_cache, parsed)
+                apis::update_metadata::handle(&context, &metadata_cache, coordinator, parsed)
             }
             other => {
                 tracing::error!(

@@ -3,7 +3,8 @@
 //! oneshot for the answer and are handled one at a time (Kafka's per-group locks become this
 //! single owner); delayed operations fire from a sleep on the earliest deadline; role changes
 //! of `__consumer_offsets` partitions come from the ReplicaManager's leadership channel and
-//! start a load (the partition's log read in a blocking task) or an unload; appends that must
+//! start a load (the partition's log read in a blocking task) or an unload; partitions of
+//! deleted topics (from UpdateMetadata) have their offsets purged; appends that must
 //! be replicated are waited for in spawned tasks that report back; offset expiration runs
 //! every `offsets.retention.check.interval.ms`.
 
@@ -69,6 +70,8 @@ enum Command {
         partitions: Vec<TopicPartition>,
         respond: oneshot::Sender<DeleteOffsetsResults>,
     },
+    /// Partitions of deleted topics (an UpdateMetadata with leader −2): their offsets go.
+    PartitionsDeleted(Vec<TopicPartition>),
     /// A partition's records were read for a load.
     Loaded {
         partition: i32,
@@ -227,6 +230,22 @@ impl GroupCoordinatorHandle {
         })
         .await
         .unwrap_or((Some(GONE), Vec::new()))
+    }
+
+    /// Kafka's `onPartitionsDeleted`: the committed offsets of these partitions (of deleted
+    /// topics) are removed from every group this broker coordinates, with tombstones. Does
+    /// not wait for the task.
+    pub fn on_partitions_deleted(&self, partitions: Vec<TopicPartition>) {
+        if partitions.is_empty() {
+            return;
+        }
+        if self
+            .tx
+            .send(Command::PartitionsDeleted(partitions))
+            .is_err()
+        {
+            debug!("group coordinator gone; deleted partitions not purged");
+        }
     }
 
     /// Stops the task (Kafka's `GroupCoordinator.shutdown`): parked requests are answered
@@ -425,6 +444,9 @@ impl CoordinatorTask {
                 respond,
                 c.handle_delete_offsets(&group_id, &partitions, now),
             ),
+            Command::PartitionsDeleted(partitions) => {
+                c.handle_deleted_partitions(&partitions, now);
+            }
             Command::Loaded {
                 partition,
                 epoch,

@@ -1,6 +1,7 @@
 //! The offset and admin half of the [`GroupCoordinator`] (Kafka's `handleCommitOffsets`,
 //! `handleFetchOffsets`, `handleListGroups`, `handleDescribeGroup`, `handleDeleteGroups`,
-//! `handleDeleteOffsets` and the periodic offset expiration with `cleanupGroupMetadata`).
+//! `handleDeleteOffsets`, `handleDeletedPartitions` and the periodic offset expiration with
+//! `cleanupGroupMetadata`).
 
 use std::collections::HashSet;
 
@@ -398,6 +399,21 @@ impl GroupCoordinator {
         if removed > 0 {
             info!(removed, "removed expired offsets");
         }
+        removed
+    }
+
+    /// Kafka's `handleDeletedPartitions` (ZooKeeper mode: the partitions an UpdateMetadata
+    /// marked deleted, leader −2): their committed offsets leave every cached group, with
+    /// tombstones; Empty groups left without offsets become Dead. Returns the number of
+    /// offsets removed.
+    pub fn handle_deleted_partitions(&mut self, partitions: &[TopicPartition], now: i64) -> usize {
+        let ids = self.manager.group_ids();
+        let removed = self.cleanup_group_metadata(&ids, now, |g| g.remove_offsets(partitions));
+        info!(
+            removed,
+            partitions = ?partitions,
+            "removed offsets associated with deleted partitions"
+        );
         removed
     }
 

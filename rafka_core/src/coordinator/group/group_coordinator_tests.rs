@@ -1677,6 +1677,84 @@ fn delete_offsets() {
     );
 }
 
+#[test]
+fn deleted_partitions_lose_their_offsets_everywhere() {
+    let mut t = T::new();
+    let tp = |t: &str, p| TopicPartition::new(t, p);
+    // A simple group with offsets in the deleted topic and in another one.
+    t.commit("mixed", &[("t", 0, 1), ("t", 1, 2), ("u", 0, 3)]);
+    // A simple group (generation 0) with offsets only in the deleted topic.
+    t.commit("only-t", &[("t", 0, 4)]);
+    // A Stable group with a member keeps living without its offsets.
+    let (generation, members, _) = t.stable_group("busy", 1);
+    done(t.commit_as("busy", &members[0], generation, &[("t", 1, 5)]));
+    // An Empty group that had a generation and only offsets in the deleted topic.
+    let (generation, members, _) = t.stable_group("gen", 1);
+    done(t.commit_as("gen", &members[0], generation, &[("t", 0, 6)]));
+    t.leave("gen", &members[0], None);
+    assert_eq!(t.state("gen"), Some(GroupState::Empty));
+    let appends_before = t.log.lock().unwrap().appends.len();
+
+    let removed =
+        t.c.handle_deleted_partitions(&[tp("t", 0), tp("t", 1), tp("t", 2)], t.now);
+    assert_eq!(removed, 5);
+
+    assert_eq!(t.fetch("mixed", "t", 0).offset, -1);
+    assert_eq!(t.fetch("mixed", "t", 1).offset, -1);
+    assert_eq!(t.fetch("mixed", "u", 0).offset, 3);
+    assert_eq!(t.state("mixed"), Some(GroupState::Empty));
+    assert_eq!(
+        t.state("only-t"),
+        None,
+        "Empty without offsets → Dead, removed"
+    );
+    assert_eq!(t.fetch("busy", "t", 1).offset, -1);
+    assert_eq!(t.state("busy"), Some(GroupState::Stable));
+    assert_eq!(t.state("gen"), None);
+    assert_eq!(
+        t.c.handle_list_groups(&[], &[]).1.len(),
+        2,
+        "only mixed and busy are left"
+    );
+
+    // The tombstones: one offset key per removed offset, plus a group tombstone for the
+    // Dead group that had a generation; written without acks.
+    let appends = t.log.lock().unwrap().appends[appends_before..].to_vec();
+    assert!(appends.iter().all(|(_, _, acks)| *acks == 0));
+    let mut offset_tombstones = Vec::new();
+    let mut group_tombstones = Vec::new();
+    for (_, records, _) in &appends {
+        for r in records {
+            assert_eq!(r.value, None, "only tombstones are written");
+            match decode_key(r.key.as_deref().unwrap()).unwrap() {
+                RecordKey::OffsetCommit { key, .. } => {
+                    offset_tombstones.push((key.group, key.topic, key.partition))
+                }
+                RecordKey::GroupMetadata { key, .. } => group_tombstones.push(key.group),
+                RecordKey::Unknown { version } => panic!("unknown key version {version}"),
+            }
+        }
+    }
+    offset_tombstones.sort();
+    let expected: Vec<(String, String, i32)> = [
+        ("busy", "t", 1),
+        ("gen", "t", 0),
+        ("mixed", "t", 0),
+        ("mixed", "t", 1),
+        ("only-t", "t", 0),
+    ]
+    .iter()
+    .map(|(g, t, p)| (g.to_string(), t.to_string(), *p))
+    .collect();
+    assert_eq!(offset_tombstones, expected);
+    assert_eq!(group_tombstones, vec!["gen".to_string()]);
+
+    // Deleting the same partitions again (the controller may resend) writes nothing.
+    let appends_before = t.log.lock().unwrap().appends.len();
+    assert_eq!(t.c.handle_deleted_partitions(&[tp("t", 0)], t.now), 0);
+    assert_eq!(t.log.lock().unwrap().appends.len(), appends_before);
+}
+
 // ==================================================================== emigration and loading
 
 #[test]

@@ -198,7 +198,7 @@ async fn lookup(
 /// The CreateTopics entry Kafka's `AutoTopicCreationManager` uses for an internal topic:
 /// `__consumer_offsets` with `offsets.topic.num.partitions`, `offsets.topic.replication.factor`
 /// and its forced configs; `__transaction_state` likewise from `transaction.state.log.*`.
-/// (Metadata auto-creation of an internal topic should use this too.)
+/// Metadata auto-creation of an internal topic uses it too (`AdminManager::auto_create`).
 pub fn internal_topic_creatable(config: &KafkaConfig, topic: &str) -> CreatableTopic {
     let (partitions, rf, configs) = if topic == GROUP_METADATA_TOPIC_NAME {
         let offsets = OffsetConfig::from_config(config);

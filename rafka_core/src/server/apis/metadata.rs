@@ -7,9 +7,12 @@
 //! - Topics: from the cache's partition states ("all topics" = every cached topic); an unknown
 //!   name → UNKNOWN_TOPIC_OR_PARTITION, or, when auto-creation is allowed, created through the
 //!   admin path and answered LEADER_NOT_AVAILABLE (creation errors such as
-//!   INVALID_REPLICATION_FACTOR are returned as is); an invalid name → INVALID_TOPIC_EXCEPTION;
+//!   INVALID_REPLICATION_FACTOR are returned as is; an internal topic is created with its own
+//!   settings, as FindCoordinator does); an invalid name → INVALID_TOPIC_EXCEPTION;
 //!   an unknown topic id (v12) → UNKNOWN_TOPIC_ID. (REPLICA_NOT_AVAILABLE for v0 is not done.) Topic names are null or topic ids set before v12 →
 //!   INVALID_REQUEST for every requested topic, as Kafka's error response does.
+//! - IsInternal (v1+): set for `__consumer_offsets` and `__transaction_state` (Kafka's
+//!   `Topic.isInternal`; the admin client's topic listing hides these).
 //! - Authorized operations stay at Kafka's "not requested" value (−2^31): no authorizer yet.
 //!
 //! Every field is set only in the versions that have it (kafka-protocol refuses to encode a
@@ -22,7 +25,7 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
-use crate::cluster::TopicPartition;
+use crate::cluster::{is_internal_topic, TopicPartition};
 
 use crate::network::{ConnectionContext, Response};
 use crate::protocol::{ParsedRequest, ResponseError};
@@ -157,6 +160,14 @@ pub fn response_body(
         }
     }
 
+    if version >= 1 {
+        for topic in &mut topics {
+            topic.is_internal = topic
+                .name
+                .as_ref()
+                .is_some_and(|n| is_internal_topic(n.as_str()));
+        }
+    }
     let mut response = MetadataResponse::default()
         .with_brokers(brokers)
         .with_topics(topics);

@@ -6,25 +6,41 @@
 //! - ControllerEpoch below the highest seen → STALE_CONTROLLER_EPOCH (Kafka's
 //!   `ControllerMovedException`), cache untouched.
 //! - Otherwise the cache is updated (brokers replaced, partitions upserted, leader −2
-//!   removed) and NONE is returned.
+//!   removed) and NONE is returned; the removed (deleted) partitions go to the group
+//!   coordinator, which purges their committed offsets (Kafka's `onPartitionsDeleted`).
 //!
 //! Accepted on any listener, as in Kafka (authorization comes with ACLs).
 
 use kafka_protocol::messages::{UpdateMetadataRequest, UpdateMetadataResponse};
 use tracing::{debug, info, warn};
 
+use crate::cluster::TopicPartition;
+use crate::coordinator::group::GroupCoordinatorHandle;
 use crate::network::Response;
 use crate::protocol::{ParsedRequest, ResponseError};
 use crate::server::kafka_apis::ApisContext;
 use crate::server::metadata_cache::MetadataCache;
 
 /// Answers one UpdateMetadata request.
-pub fn handle(_context: &ApisContext, cache: &MetadataCache, request: &ParsedRequest) -> Response {
+pub fn handle(
+    _context: &ApisContext,
+    cache: &MetadataCache,
+    coordinator: Option<&GroupCoordinatorHandle>,
+    request: &ParsedRequest,
+) -> Response {
     let body: UpdateMetadataRequest = match super::decode(request) {
         Ok(body) => body,
         Err(close) => return close,
     };
-    let error = apply(cache, &body, request.api_version());
+    let error = match update_cache(cache, &body, request.api_version()) {
+        Ok(deleted) => {
+            if let Some(coordinator) = coordinator {
+                coordinator.on_partitions_deleted(deleted);
+            }
+            None
+        }
+        Err(e) => Some(e),
+    };
     let response = UpdateMetadataResponse::default().with_error_code(error.map_or(0, |e| e.code()));
     super::send(request, &response)
 }
@@ -35,6 +51,15 @@ pub fn apply(
     body: &UpdateMetadataRequest,
     version: i16,
 ) -> Option<ResponseError> {
+    update_cache(cache, body, version).err()
+}
+
+/// The checks and the cache update; on success, the partitions removed as deleted.
+pub fn update_cache(
+    cache: &MetadataCache,
+    body: &UpdateMetadataRequest,
+    version: i16,
+) -> Result<Vec<TopicPartition>, ResponseError> {
     let controller_id: i32 = body.controller_id.into();
     let kraft = version >= 8 && body.is_k_raft_controller;
     if version >= 5 && !kraft && cache.is_broker_epoch_stale(body.broker_epoch) {
@@ -44,7 +69,7 @@ pub fn apply(
             broker_epoch = cache.broker_epoch(),
             "received UpdateMetadata with a stale broker epoch"
         );
-        return Some(ResponseError::StaleBrokerEpoch);
+        return Err(ResponseError::StaleBrokerEpoch);
     }
     match cache.update_metadata(body, version) {
         Ok(deleted) => {
@@ -55,7 +80,7 @@ pub fn apply(
                 deleted_partitions = deleted.len(),
                 "metadata cache updated"
             );
-            None
+            Ok(deleted)
         }
         Err(e) => {
             warn!(
@@ -64,7 +89,7 @@ pub fn apply(
                 latest_known_epoch = cache.snapshot().controller_epoch,
                 "ignoring UpdateMetadata from an older controller epoch"
             );
-            Some(e)
+            Err(e)
         }
     }
 }
@@ -123,7 +148,7 @@ mod tests {
         header.encode(&mut buf, header_version).unwrap();
         body.encode(&mut buf, version).unwrap();
         let parsed = parse_request(buf.freeze()).unwrap();
-        let Response::Send(mut payload) = handle(&context(), cache, &parsed) else {
+        let Response::Send(mut payload) = handle(&context(), cache, None, &parsed) else {
             panic!("no response");
         };
         let rh = ResponseHeader::decode(
@@ -205,7 +230,7 @@ mod tests {
         let parsed = parse_request(Bytes::from(buf)).unwrap();
         let cache = MetadataCache::fixed(1, 1, None);
         assert_eq!(
-            handle(&context(), &cache, &parsed),
+            handle(&context(), &cache, None, &parsed),
             Response::CloseConnection
         );
     }
