@@ -8,7 +8,8 @@
 //! (re)started brokers what they host, elect leaders for offline partitions and take dead
 //! brokers out of the ISRs; each step's requests go out as one [`RequestBatch`].
 //! Preferred leaders come back through ElectLeaders and the automatic leader rebalance, a
-//! timer in this task's own loop ([`super::preferred_election`]).
+//! timer in this task's own loop ([`super::preferred_election`]); partitions move between
+//! brokers through reassignments ([`super::reassignment`]).
 //!
 //! Like Kafka's `KafkaController`, all controller work runs one event at a time on this task;
 //! ZooKeeper watches only enqueue events (routed here by Majordomo). Spec:
