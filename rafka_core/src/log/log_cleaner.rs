@@ -2,7 +2,7 @@
 //!
 //! [`Cleaner`] compacts one log: it builds an [`OffsetMap`] (key → latest offset) over the
 //! dirty range `[first dirty, first uncleanable)` (see
-//! [`cleanable_offsets`](super::cleaner_manager::cleanable_offsets): never the active segment,
+//! [`cleanable_offsets`]: never the active segment,
 //! nothing at or above the high watermark, nothing in segments younger than
 //! `min.compaction.lag.ms`), stopping early when the map is full; then it rewrites every
 //! segment from the start of the log up to the end of the mapped range, grouped so each output
