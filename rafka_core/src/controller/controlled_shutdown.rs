@@ -142,32 +142,21 @@ impl KafkaController {
                     set_state(topics, &topic, p, current, version);
                     continue;
                 };
-                match ctx
-                    .zk
-                    .update_leader_and_isr(&topic, p, &next, version, ctx.epoch_zk_version)
+                let what = "controlled shutdown: leadership moved";
+                if ctx
+                    .write_state(topics, &topic, p, &next, version, what)
                     .await?
                 {
-                    Some(new_version) => {
-                        info!(
-                            %topic,
-                            partition = p,
-                            leader = next.leader,
-                            leader_epoch = next.leader_epoch,
-                            isr = ?next.isr,
-                            zk_version = new_version,
-                            "controlled shutdown: leadership moved"
-                        );
-                        set_state(topics, &topic, p, next, new_version);
-                        batch.add_leader_and_isr(
-                            assignment.iter().copied(),
-                            topics,
-                            &topic,
-                            p,
-                            false,
-                            ctx.live,
-                        );
-                    }
-                    None => retry.push((topic, p)),
+                    batch.add_leader_and_isr(
+                        assignment.iter().copied(),
+                        topics,
+                        &topic,
+                        p,
+                        false,
+                        ctx.live,
+                    );
+                } else {
+                    retry.push((topic, p));
                 }
             }
             remaining = retry;

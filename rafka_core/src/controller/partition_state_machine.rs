@@ -67,6 +67,45 @@ impl<'a> StateChangeContext<'a> {
         }
     }
 
+    /// Writes `next` over the state znode read at `version` (conditional, fenced by
+    /// `/controller_epoch`) and, on success, records it in `topics` and logs `what` with the
+    /// new leadership. `Ok(false)` when the znode changed since the read (BADVERSION: re-read
+    /// and retry).
+    pub async fn write_state(
+        &self,
+        topics: &mut BTreeMap<String, ControllerTopic>,
+        topic: &str,
+        partition: i32,
+        next: &PartitionStateZNode,
+        version: i32,
+        what: &str,
+    ) -> Result<bool, KafkaZkError> {
+        match self
+            .zk
+            .update_leader_and_isr(topic, partition, next, version, self.epoch_zk_version)
+            .await?
+        {
+            Some(new_version) => {
+                info!(
+                    %topic,
+                    partition,
+                    leader = next.leader,
+                    leader_epoch = next.leader_epoch,
+                    isr = ?next.isr,
+                    leader_recovery_state = next.leader_recovery_state,
+                    zk_version = new_version,
+                    "{what}"
+                );
+                set_state(topics, topic, partition, next.clone(), new_version);
+                Ok(true)
+            }
+            None => {
+                info!(%topic, partition, "state znode changed during \"{what}\"; retrying");
+                Ok(false)
+            }
+        }
+    }
+
     /// Kafka's `isReplicaOnline` (no offline log dirs are tracked).
     pub fn is_live(&self, broker: i32) -> bool {
         self.live.contains_key(&broker)
@@ -202,35 +241,24 @@ pub async fn elect_offline_partitions(
                 set_state(topics, &topic, p, current, version);
                 continue;
             };
-            match ctx
-                .zk
-                .update_leader_and_isr(&topic, p, &next, version, ctx.epoch_zk_version)
+            let what = if current.isr.contains(&next.leader) {
+                "partition online: leader elected"
+            } else {
+                "partition online: unclean leader elected from outside the ISR"
+            };
+            if ctx
+                .write_state(topics, &topic, p, &next, version, what)
                 .await?
             {
-                Some(new_version) => {
-                    info!(
-                        %topic,
-                        partition = p,
-                        leader = next.leader,
-                        leader_epoch = next.leader_epoch,
-                        isr = ?next.isr,
-                        zk_version = new_version,
-                        unclean = !current.isr.contains(&next.leader),
-                        "partition online: leader elected"
-                    );
-                    set_state(topics, &topic, p, next, new_version);
-                    let recipients: Vec<i32> = assignment
-                        .iter()
-                        .copied()
-                        .filter(|r| ctx.is_live(*r))
-                        .collect();
-                    batch.add_leader_and_isr(recipients, topics, &topic, p, false, ctx.live);
-                    elected.push((topic, p));
-                }
-                None => {
-                    info!(%topic, partition = p, "state znode changed during the election; retrying");
-                    retry.push((topic, p));
-                }
+                let recipients: Vec<i32> = assignment
+                    .iter()
+                    .copied()
+                    .filter(|r| ctx.is_live(*r))
+                    .collect();
+                batch.add_leader_and_isr(recipients, topics, &topic, p, false, ctx.live);
+                elected.push((topic, p));
+            } else {
+                retry.push((topic, p));
             }
         }
         remaining = retry;

@@ -195,50 +195,33 @@ impl KafkaController {
                     results.insert((topic, p), Err(not_available));
                     continue;
                 };
-                match ctx
-                    .zk
-                    .update_leader_and_isr(&topic, p, &next, version, ctx.epoch_zk_version)
+                let unclean = !current.isr.contains(&next.leader);
+                let what = format!(
+                    "{} ({why}, {})",
+                    if unclean {
+                        "unclean leader election: a replica outside the ISR leads"
+                    } else {
+                        "leader elected"
+                    },
+                    election.strategy_name()
+                );
+                if !ctx
+                    .write_state(topics, &topic, p, &next, version, &what)
                     .await?
                 {
-                    Some(new_version) => {
-                        let unclean = !current.isr.contains(&next.leader);
-                        if unclean {
-                            warn!(
-                                %topic,
-                                partition = p,
-                                leader = next.leader,
-                                leader_epoch = next.leader_epoch,
-                                previous_isr = ?current.isr,
-                                leader_recovery_state = next.leader_recovery_state,
-                                zk_version = new_version,
-                                trigger = why,
-                                "unclean leader election: a replica outside the ISR leads"
-                            );
-                        } else {
-                            info!(
-                                %topic,
-                                partition = p,
-                                leader = next.leader,
-                                leader_epoch = next.leader_epoch,
-                                isr = ?next.isr,
-                                zk_version = new_version,
-                                strategy = election.strategy_name(),
-                                trigger = why,
-                                "leader elected"
-                            );
-                        }
-                        let leader = next.leader;
-                        set_state(topics, &topic, p, next, new_version);
-                        let recipients: Vec<i32> = assignment
-                            .iter()
-                            .copied()
-                            .filter(|r| is_online(*r))
-                            .collect();
-                        batch.add_leader_and_isr(recipients, topics, &topic, p, false, ctx.live);
-                        results.insert((topic, p), Ok(leader));
-                    }
-                    None => retry.push((topic, p)),
+                    retry.push((topic, p));
+                    continue;
                 }
+                if unclean {
+                    warn!(%topic, partition = p, leader = next.leader, previous_isr = ?current.isr, "unclean leader election: records only the old ISR held may be lost");
+                }
+                let recipients: Vec<i32> = assignment
+                    .iter()
+                    .copied()
+                    .filter(|r| is_online(*r))
+                    .collect();
+                batch.add_leader_and_isr(recipients, topics, &topic, p, false, ctx.live);
+                results.insert((topic, p), Ok(next.leader));
             }
             remaining = retry;
         }

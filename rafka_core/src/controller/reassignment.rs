@@ -36,7 +36,7 @@ use kafka_protocol::ResponseError;
 use tracing::{info, warn};
 
 use super::kafka_controller::{ControllerTopic, KafkaController};
-use super::partition_state_machine::{set_state, StateChangeContext, MAX_UPDATE_ATTEMPTS};
+use super::partition_state_machine::{StateChangeContext, MAX_UPDATE_ATTEMPTS};
 use super::replica_state_machine::offline_replica_partitions;
 use super::request_batch::{PartitionKey, RequestBatch};
 use crate::zk::kafka_zk_client::KafkaZkError;
@@ -624,13 +624,11 @@ impl KafkaController {
                 return Ok(false);
             };
             state.controller_epoch = ctx.controller_epoch;
-            if let Some(new_version) = ctx
-                .zk
-                .update_leader_and_isr(topic, p, &state, version, ctx.epoch_zk_version)
+            let what = format!("partition state written to {why}");
+            if ctx
+                .write_state(&mut active.topics, topic, p, &state, version, &what)
                 .await?
             {
-                info!(%topic, partition = p, leader = state.leader, leader_epoch = state.leader_epoch, isr = ?state.isr, zk_version = new_version, "partition state written to {why}");
-                set_state(&mut active.topics, topic, p, state, new_version);
                 return Ok(true);
             }
         }

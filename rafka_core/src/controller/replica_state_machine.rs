@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use tracing::{info, warn};
+use tracing::warn;
 
 use super::election::remove_replica_from_isr;
 use super::kafka_controller::ControllerTopic;
@@ -108,35 +108,20 @@ pub async fn offline_replica_partitions(
                     batch.add_update_metadata(all_live.iter().copied(), [(topic, p)]);
                     continue;
                 };
-                match ctx
-                    .zk
-                    .update_leader_and_isr(&topic, p, &next, version, ctx.epoch_zk_version)
+                let what = format!("offline replica {broker} removed from the ISR");
+                if ctx
+                    .write_state(topics, &topic, p, &next, version, &what)
                     .await?
                 {
-                    Some(new_version) => {
-                        info!(
-                            %topic,
-                            partition = p,
-                            replica = broker,
-                            leader = next.leader,
-                            leader_epoch = next.leader_epoch,
-                            isr = ?next.isr,
-                            zk_version = new_version,
-                            "offline replica removed from the ISR"
-                        );
-                        set_state(topics, &topic, p, next, new_version);
-                        let others: Vec<i32> = topics
-                            .get(&topic)
-                            .and_then(|t| t.assignment.get(&p))
-                            .map(|rs| rs.iter().copied().filter(|r| *r != broker).collect())
-                            .unwrap_or_default();
-                        batch.add_leader_and_isr(others, topics, &topic, p, false, ctx.live);
-                        changed.push((topic, p));
-                    }
-                    None => {
-                        info!(%topic, partition = p, "state znode changed during the ISR update; retrying");
-                        retry.push((topic, p));
-                    }
+                    let others: Vec<i32> = topics
+                        .get(&topic)
+                        .and_then(|t| t.assignment.get(&p))
+                        .map(|rs| rs.iter().copied().filter(|r| *r != broker).collect())
+                        .unwrap_or_default();
+                    batch.add_leader_and_isr(others, topics, &topic, p, false, ctx.live);
+                    changed.push((topic, p));
+                } else {
+                    retry.push((topic, p));
                 }
             }
             remaining = retry;
