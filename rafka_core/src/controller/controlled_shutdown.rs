@@ -75,15 +75,13 @@ impl KafkaController {
             return Err(KafkaZkError::ControllerMoved("not the controller".into()));
         };
         let deleting = active.deletion.queued();
-        let ctx = StateChangeContext {
-            zk: &self.zk,
-            controller_epoch: active.epoch,
-            epoch_zk_version: active.epoch_zk_version,
-            live: &active.live_brokers,
-            deleting: &deleting,
-            unclean_default: false,
-            leader_recovery_supported: false,
-        };
+        let ctx = StateChangeContext::clean(
+            &self.zk,
+            active.epoch,
+            active.epoch_zk_version,
+            &active.live_brokers,
+            &deleting,
+        );
         let shutting_down = &active.shutting_down;
         let topics = &mut active.topics;
         let (led, followed): (Vec<PartitionKey>, Vec<PartitionKey>) =

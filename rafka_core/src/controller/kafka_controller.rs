@@ -607,15 +607,14 @@ impl KafkaController {
                 });
             channel.send_update_metadata(active.epoch, &active.live_brokers, &targets, &all);
         }
-        let ctx = StateChangeContext {
-            zk: &self.zk,
-            controller_epoch: active.epoch,
-            epoch_zk_version: active.epoch_zk_version,
-            live: &active.live_brokers,
-            deleting: &deleting,
-            unclean_default: settings.unclean_default,
-            leader_recovery_supported: settings.leader_recovery_supported,
-        };
+        let ctx = StateChangeContext::clean(
+            &self.zk,
+            active.epoch,
+            active.epoch_zk_version,
+            &active.live_brokers,
+            &deleting,
+        )
+        .with_unclean(settings.unclean_default, settings.leader_recovery_supported);
         let mut batch = RequestBatch::default();
         replica_sm::online_replicas(&ctx, started, &active.topics, &mut batch);
         partition_sm::trigger_online_partition_state_change(&ctx, &mut active.topics, &mut batch)
@@ -644,15 +643,14 @@ impl KafkaController {
             return Ok(());
         };
         let deleting = active.deletion.queued();
-        let ctx = StateChangeContext {
-            zk: &self.zk,
-            controller_epoch: active.epoch,
-            epoch_zk_version: active.epoch_zk_version,
-            live: &active.live_brokers,
-            deleting: &deleting,
-            unclean_default: settings.unclean_default,
-            leader_recovery_supported: settings.leader_recovery_supported,
-        };
+        let ctx = StateChangeContext::clean(
+            &self.zk,
+            active.epoch,
+            active.epoch_zk_version,
+            &active.live_brokers,
+            &deleting,
+        )
+        .with_unclean(settings.unclean_default, settings.leader_recovery_supported);
         let mut batch = RequestBatch::default();
         partition_sm::trigger_online_partition_state_change(&ctx, &mut active.topics, &mut batch)
             .await?;
@@ -683,15 +681,14 @@ impl KafkaController {
             return Ok(());
         };
         let deleting = active.deletion.queued();
-        let ctx = StateChangeContext {
-            zk: &self.zk,
-            controller_epoch: active.epoch,
-            epoch_zk_version: active.epoch_zk_version,
-            live: &active.live_brokers,
-            deleting: &deleting,
-            unclean_default: settings.unclean_default,
-            leader_recovery_supported: settings.leader_recovery_supported,
-        };
+        let ctx = StateChangeContext::clean(
+            &self.zk,
+            active.epoch,
+            active.epoch_zk_version,
+            &active.live_brokers,
+            &deleting,
+        )
+        .with_unclean(settings.unclean_default, settings.leader_recovery_supported);
         let live_ids: BTreeSet<i32> = active.live_brokers.keys().copied().collect();
         let dead_ids: BTreeSet<i32> = active
             .topics

@@ -67,6 +67,17 @@ impl<'a> StateChangeContext<'a> {
         }
     }
 
+    /// The same context with unclean-election settings: the broker's
+    /// `unclean.leader.election.enable` (topic overrides win) and whether an unclean leader
+    /// is marked RECOVERING.
+    pub fn with_unclean(self, unclean_default: bool, leader_recovery_supported: bool) -> Self {
+        StateChangeContext {
+            unclean_default,
+            leader_recovery_supported,
+            ..self
+        }
+    }
+
     /// Writes `next` over the state znode read at `version` (conditional, fenced by
     /// `/controller_epoch`) and, on success, records it in `topics` and logs `what` with the
     /// new leadership. `Ok(false)` when the znode changed since the read (BADVERSION: re-read

@@ -140,20 +140,14 @@ impl KafkaController {
             return Err(KafkaZkError::ControllerMoved("not the controller".into()));
         };
         let deleting = active.deletion.queued();
-        let ctx = StateChangeContext {
-            zk: &self.zk,
-            controller_epoch: active.epoch,
-            epoch_zk_version: active.epoch_zk_version,
-            live: &active.live_brokers,
-            deleting: &deleting,
-            unclean_default: false,
-            leader_recovery_supported: matches!(
-                election,
-                ReplicaElection::Unclean {
-                    leader_recovery_supported: true
-                }
-            ),
-        };
+        // The election rule carries its own unclean settings.
+        let ctx = StateChangeContext::clean(
+            &self.zk,
+            active.epoch,
+            active.epoch_zk_version,
+            &active.live_brokers,
+            &deleting,
+        );
         let shutting_down = &active.shutting_down;
         let is_online = |r: i32| ctx.is_live(r) && !shutting_down.contains(&r);
         let topics = &mut active.topics;

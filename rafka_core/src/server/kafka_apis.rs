@@ -239,10 +239,10 @@ impl KafkaApis {
             }
             ApiKey::ElectLeaders => apis::elect_leaders::handle(controller.as_ref(), parsed).await,
             ApiKey::AlterPartitionReassignments => {
-                apis::alter_partition_reassignments::handle(controller.as_ref(), parsed).await
+                apis::partition_reassignments::handle_alter(controller.as_ref(), parsed).await
             }
             ApiKey::ListPartitionReassignments => {
-                apis::list_partition_reassignments::handle(controller.as_ref(), parsed).await
+                apis::partition_reassignments::handle_list(controller.as_ref(), parsed).await
             }
             ApiKey::ControlledShutdown => {
                 apis::controlled_shutdown::handle(controller.as_ref(), parsed).await

@@ -4,7 +4,6 @@
 
 pub mod alter_configs;
 pub mod alter_partition;
-pub mod alter_partition_reassignments;
 pub mod api_versions;
 pub mod controlled_shutdown;
 pub mod create_partitions;
@@ -28,12 +27,12 @@ pub mod leader_and_isr;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
-pub mod list_partition_reassignments;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
+pub mod partition_reassignments;
 pub mod produce;
 pub mod stop_replica;
 pub mod sync_group;
